@@ -1,0 +1,50 @@
+# Berth: build, install, test, conformance and benchmarks.
+# `make test` is what CI runs (.ci/run) and what a newcomer runs: as root it
+# installs the packages the tests need, then runs unit, integration and
+# conformance tests.
+
+GO       ?= go
+PREFIX   ?= /usr/local
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := $(CURDIR)/bin
+RUNC     ?= $(shell command -v runc 2>/dev/null)
+
+.PHONY: all build install deps test unit integration conformance bench clean
+
+all: build
+
+build: $(BIN)/berth-runtime
+
+# Always rebuilt: go's own cache makes this cheap when nothing changed.
+.PHONY: $(BIN)/berth-runtime
+$(BIN)/berth-runtime:
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
+
+install: build
+	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
+
+deps:
+	bash hack/deps.sh
+
+test: deps build unit integration conformance
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+# Root-only end-to-end tests: they drive bin/berth-runtime as a user would.
+integration: build
+	BERTH_RUNTIME=$(BIN)/berth-runtime $(GO) test -count=1 -v -timeout 20m ./integration/... 2>&1 | tee $(BIN)/integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)' ; exit $${PIPESTATUS[0]}
+
+# The OCI runtime-tools validation suite against berth-runtime and, beside
+# it, runc. Fails when berth-runtime passes fewer than 36 of 58 tests or
+# fails one that runc passes.
+conformance: build
+	CONFORMANCE_MIN=36 CONFORMANCE_PEER_SUBSET=1 bash integration/conformance/run.sh $(BIN)/berth-runtime $(RUNC)
+
+bench: build
+	$(GO) run ./bench -berth $(BIN)/berth-runtime $(BENCHFLAGS)
+
+clean:
+	rm -rf $(BIN)

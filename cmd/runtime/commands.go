@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/libcontainer/specdefault"
+)
+
+// globals are runc's global flags.
+type globals struct {
+	root      string
+	log       string
+	logFormat string
+	debug     bool
+	// accepted for compatibility with callers written for runc
+	systemdCgroup bool
+}
+
+// exitError carries a container's exit code out of `run`.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
+
+func run(args []string) int {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "berth-runtime",
+		Short:         "An OCI runtime: runs containers from OCI bundles, with runc's command line",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.root, "root", "/run/berth-runtime", "directory for container state")
+	pf.StringVar(&g.log, "log", "", "also write errors to this file")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	pf.BoolVar(&g.debug, "debug", false, "log debug output")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "not supported: berth-runtime uses the cgroupfs driver")
+	root.AddCommand(specCmd(), createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g))
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	g.report(err)
+	return 1
+}
+
+// report writes the error to stderr and, like runc, to --log in its format.
+func (g *globals) report(err error) {
+	fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	if g.log == "" {
+		return
+	}
+	f, ferr := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if g.logFormat == "json" {
+		json.NewEncoder(f).Encode(map[string]string{"level": "error", "msg": err.Error(), "time": now})
+		return
+	}
+	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, err.Error())
+}
+
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%q requires %s (usage: %s)", cmd.Name(), names, cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+func specCmd() *cobra.Command {
+	var bundle string
+	cmd := &cobra.Command{
+		Use:   "spec",
+		Short: "write a default config.json in the bundle directory",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := "config.json"
+			if bundle != "" {
+				path = bundle + "/config.json"
+			}
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("%s already exists: remove it first", path)
+			}
+			b, err := json.MarshalIndent(specdefault.Spec(), "", "\t")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(path, append(b, '\n'), 0o666)
+		},
+	}
+	cmd.Flags().StringVarP(&bundle, "bundle", "b", "", "path to the bundle directory")
+	return cmd
+}
+
+// createFlags are shared by create and run.
+type createFlags struct {
+	bundle, pidFile, consoleSocket string
+	noPivot, noNewKeyring          bool
+	preserveFds                    int
+}
+
+func (f *createFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.bundle, "bundle", "b", "", "path to the bundle directory (default: current directory)")
+	fl.StringVar(&f.pidFile, "pid-file", "", "write the init's pid to this file")
+	fl.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master of a terminal container")
+	fl.BoolVar(&f.noPivot, "no-pivot", false, "do not use pivot_root (for a rootfs on a ramdisk)")
+	fl.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "accepted for runc compatibility")
+	fl.IntVar(&f.preserveFds, "preserve-fds", 0, "pass this many fds from 3 on to the container")
+}
+
+func (f *createFlags) opts(g *globals, id string) libcontainer.CreateOpts {
+	return libcontainer.CreateOpts{
+		Root: g.root, ID: id, Bundle: f.bundle, PidFile: f.pidFile,
+		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot, PreserveFds: f.preserveFds,
+	}
+}
+
+func createCmd(g *globals) *cobra.Command {
+	f := &createFlags{}
+	cmd := &cobra.Command{
+		Use:   "create [flags] CONTAINER_ID",
+		Short: "create a container, stopped before its program runs",
+		Args:  exactArgs(1, "exactly one container id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := libcontainer.Create(cmd.Context(), f.opts(g, args[0]))
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func startCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start CONTAINER_ID",
+		Short: "run the program of a created container",
+		Args:  exactArgs(1, "exactly one container id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := libcontainer.Load(g.root, args[0])
+			if err != nil {
+				return err
+			}
+			return c.Start(cmd.Context(), os.Stderr)
+		},
+	}
+}
+
+func runCmd(g *globals) *cobra.Command {
+	f := &createFlags{}
+	var detach, keep bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] CONTAINER_ID",
+		Short: "create and start a container, and wait for it unless -d",
+		Args:  exactArgs(1, "exactly one container id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runContainer(cmd.Context(), g, f.opts(g, args[0]), detach, keep)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "return once the container has started")
+	cmd.Flags().BoolVar(&keep, "keep", false, "do not delete the container after it exits")
+	return cmd
+}
+
+func runContainer(ctx context.Context, g *globals, o libcontainer.CreateOpts, detach, keep bool) error {
+	// Catch signals before the container exists so none is lost; they
+	// are forwarded to the container's init.
+	sigs := make(chan os.Signal, 32)
+	if !detach {
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	c, err := libcontainer.Create(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx, os.Stderr); err != nil {
+		c.Delete(ctx, true, io.Discard)
+		return err
+	}
+	if detach {
+		return nil
+	}
+	done := make(chan struct{})
+	go forwardSignals(c, sigs, done)
+	code, err := c.Wait()
+	close(done)
+	if !keep {
+		if derr := c.Delete(ctx, true, os.Stderr); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return exitError{code}
+}
+
+func forwardSignals(c *libcontainer.Container, sigs chan os.Signal, done chan struct{}) {
+	for {
+		select {
+		case s := <-sigs:
+			if sig, ok := s.(syscall.Signal); ok && sig != syscall.SIGCHLD && sig != syscall.SIGURG {
+				syscall.Kill(c.InitPid(), sig)
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+func stateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "state CONTAINER_ID",
+		Short: "print the state of a container as JSON",
+		Args:  exactArgs(1, "exactly one container id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := libcontainer.Load(g.root, args[0])
+			if err != nil {
+				return err
+			}
+			b, err := json.MarshalIndent(c.OCIState(), "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+}
+
+func killCmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "kill CONTAINER_ID [SIGNAL]",
+		Short: "send a signal (default SIGTERM) to a container's init",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return fmt.Errorf("%q requires a container id and an optional signal (usage: %s)", cmd.Name(), cmd.UseLine())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sig := syscall.SIGTERM
+			if len(args) == 2 {
+				s, err := parseSignal(args[1])
+				if err != nil {
+					return err
+				}
+				sig = s
+			}
+			c, err := libcontainer.Load(g.root, args[0])
+			if err != nil {
+				return err
+			}
+			return c.Kill(sig)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "accepted for runc compatibility; the signal goes to init")
+	return cmd
+}
+
+// parseSignal takes KILL, SIGKILL or 9.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q (try TERM, KILL, HUP or a number)", s)
+}
+
+func deleteCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete [--force] CONTAINER_ID",
+		Short: "delete a container and everything it holds",
+		Args:  exactArgs(1, "exactly one container id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := libcontainer.Load(g.root, args[0])
+			if err != nil {
+				if force && errors.Is(err, libcontainer.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			return c.Delete(cmd.Context(), force, os.Stderr)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running or paused container first")
+	return cmd
+}
+
+func listCmd(g *globals) *cobra.Command {
+	var format string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "list containers",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cs, err := libcontainer.List(g.root)
+			if err != nil {
+				return err
+			}
+			return printList(cmd.OutOrStdout(), cs, format, quiet)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only ids")
+	return cmd
+}
+
+func printList(w io.Writer, cs []*libcontainer.Container, format string, quiet bool) error {
+	if quiet {
+		for _, c := range cs {
+			fmt.Fprintln(w, c.ID())
+		}
+		return nil
+	}
+	switch format {
+	case "json":
+		states := make([]*libcontainer.OCIState, 0, len(cs))
+		for _, c := range cs {
+			states = append(states, c.OCIState())
+		}
+		return json.NewEncoder(w).Encode(states)
+	case "table":
+		tw := tabwriter.NewWriter(w, 12, 1, 3, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")
+		for _, c := range cs {
+			s := c.OCIState()
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created, s.Owner)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("invalid --format %q: use table or json", format)
+}

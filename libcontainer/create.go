@@ -1,0 +1,360 @@
+package libcontainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer/cgroups"
+	"github.com/berthrt/berth/libcontainer/hooks"
+)
+
+// CreateOpts are the inputs of `create` (and the first half of `run`).
+type CreateOpts struct {
+	Root          string // state root, e.g. /run/berth-runtime
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	// PreserveFds passes the runtime's fds 3 .. 3+PreserveFds-1 to the
+	// container at the same numbers.
+	PreserveFds int
+	// Stdio of the container when it has no terminal; nil means the
+	// runtime's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Create sets up the container and leaves its init blocked before the user's
+// program, as the OCI create operation requires. On failure nothing is left
+// behind: no state directory, no cgroup, no process.
+func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
+	if err := CheckID(o.ID); err != nil {
+		return nil, err
+	}
+	spec, bundle, err := loadBundle(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := makeStateDir(o.Root, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{opts: o, spec: spec, bundle: bundle, plan: plan, dir: dir}
+	defer func() {
+		if err != nil {
+			b.abort()
+		}
+	}()
+	if err := b.start(); err != nil {
+		return nil, err
+	}
+	if err := b.handshake(ctx); err != nil {
+		return nil, err
+	}
+	return b.finish()
+}
+
+// builder holds what one Create has made so far, so abort can undo it.
+type builder struct {
+	opts   CreateOpts
+	spec   *specs.Spec
+	bundle string
+	plan   *nsPlan
+	dir    string
+	cg     cgroups.Manager
+	cmd    *exec.Cmd
+	conn   *syncConn
+	state  *State
+}
+
+func loadBundle(bundle string) (*specs.Spec, string, error) {
+	if bundle == "" {
+		bundle = "."
+	}
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
+	}
+	b, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		return nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, "", fmt.Errorf("parse %s/config.json: %w", abs, err)
+	}
+	if err := validateSpec(&spec); err != nil {
+		return nil, "", fmt.Errorf("%s/config.json: %w", abs, err)
+	}
+	return &spec, abs, nil
+}
+
+func validateSpec(s *specs.Spec) error {
+	switch {
+	case s.Root == nil || s.Root.Path == "":
+		return errors.New("root.path is required")
+	case s.Process == nil:
+		return errors.New("process is required to create a container")
+	case len(s.Process.Args) == 0:
+		return errors.New("process.args must name the program to run")
+	case s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd):
+		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
+	case s.Linux == nil:
+		return errors.New("linux section is required")
+	}
+	return nil
+}
+
+func makeStateDir(root, id string) (string, error) {
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return "", fmt.Errorf("create state root %s: %w", root, err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("%w: %s", ErrExist, id)
+		}
+		return "", fmt.Errorf("create state directory for %s: %w", id, err)
+	}
+	return dir, nil
+}
+
+func (b *builder) rootfs() string {
+	p := b.spec.Root.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(b.bundle, p)
+	}
+	return filepath.Clean(p)
+}
+
+// start makes the cgroup and launches init, still waiting for its config.
+func (b *builder) start() error {
+	fifo := filepath.Join(b.dir, execFifo)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		return fmt.Errorf("create exec fifo for %s: %w", b.opts.ID, err)
+	}
+	cg, err := cgroups.New(b.opts.ID, b.spec.Linux.CgroupsPath, b.spec.Linux.Resources)
+	if err != nil {
+		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
+	}
+	b.cg = cg
+	exe, err := sealedExe()
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return err
+	}
+	defer childSock.Close()
+	b.conn = newSyncConn(parentSock)
+	cmd, cfg, err := b.initCommand(exe, childSock)
+	if err != nil {
+		return err
+	}
+	if err := b.plan.onJoinedThread(cmd.Start); err != nil {
+		return fmt.Errorf("start container init for %s: %w", b.opts.ID, err)
+	}
+	b.cmd = cmd
+	for _, f := range cmd.ExtraFiles[b.opts.PreserveFds:] {
+		if f != childSock {
+			f.Close()
+		}
+	}
+	if err := b.cg.Add(cmd.Process.Pid); err != nil {
+		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
+	}
+	return b.conn.send(cfg)
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create init socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "init-parent"), os.NewFile(uintptr(fds[1]), "init-child"), nil
+}
+
+// initCommand lays out init's fds: the preserved ones first at 3.., then
+// the sync socket, the exec fifo and the console socket.
+func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, error) {
+	cfg := &initConfig{
+		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: b.spec,
+		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, MountNS: b.plan.newMount,
+		UserNS:        b.plan.newUser || b.plan.joinsUser(),
+		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
+		PreserveFds:   b.opts.PreserveFds, ConsoleFd: -1,
+	}
+	var extra []*os.File
+	for i := 0; i < b.opts.PreserveFds; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	extra = append(extra, childSock)
+	pipeFd := 2 + len(extra)
+	fifo, err := os.OpenFile(filepath.Join(b.dir, execFifo), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	extra = append(extra, fifo)
+	cfg.FifoFd = 2 + len(extra)
+	if b.opts.ConsoleSocket != "" {
+		if !b.spec.Process.Terminal {
+			return nil, nil, errors.New("--console-socket is only for containers with process.terminal set to true")
+		}
+		sock, err := dialConsoleSocket(b.opts.ConsoleSocket)
+		if err != nil {
+			return nil, nil, err
+		}
+		extra = append(extra, sock)
+		cfg.ConsoleFd = 2 + len(extra)
+	}
+	cmd := &exec.Cmd{
+		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args:       []string{"berth-runtime", "init"},
+		Env:        []string{envInitPipe + "=" + strconv.Itoa(pipeFd)},
+		ExtraFiles: extra,
+		Stdin:      orFile(b.opts.Stdin, os.Stdin),
+		Stdout:     orFile(b.opts.Stdout, os.Stdout),
+		Stderr:     orFile(b.opts.Stderr, os.Stderr),
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: b.plan.cloneFlags,
+		},
+	}
+	if env := b.plan.joinEnv(); env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
+	if b.plan.newUser {
+		cmd.SysProcAttr.UidMappings = idMaps(b.spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(b.spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	return cmd, cfg, nil
+}
+
+func orFile(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(m))
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
+}
+
+func (p *nsPlan) joinsUser() bool {
+	for _, j := range p.initJoins {
+		if j.kind == specs.UserNamespace {
+			return true
+		}
+	}
+	return false
+}
+
+// handshake walks init through the protocol in sync.go until it is ready.
+func (b *builder) handshake(ctx context.Context) error {
+	b.state = &State{
+		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
+		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
+		Annotations: b.spec.Annotations, Spec: b.spec,
+	}
+	msg, err := b.conn.recv()
+	if err != nil {
+		return b.initFailed(err)
+	}
+	if msg == msgHooks {
+		st := b.state.ociState(Creating)
+		for _, p := range []hooks.Point{hooks.Prestart, hooks.CreateRuntime} {
+			if err := hooks.Run(ctx, p, hooks.ForPoint(b.spec.Hooks, p), st); err != nil {
+				return err
+			}
+		}
+		if err := b.conn.send(syncMsg{Type: msgHooksDone}); err != nil {
+			return err
+		}
+		if msg, err = b.conn.recv(); err != nil {
+			return b.initFailed(err)
+		}
+	}
+	if msg != msgReady {
+		return fmt.Errorf("container init protocol: got %q, want %q", msg, msgReady)
+	}
+	return nil
+}
+
+// initFailed adds init's exit status to an error from the protocol.
+func (b *builder) initFailed(err error) error {
+	if !errors.Is(err, errInitDied) {
+		return err
+	}
+	if werr := b.cmd.Wait(); werr != nil {
+		return fmt.Errorf("%w: %w", err, werr)
+	}
+	return err
+}
+
+// finish records the created container.
+func (b *builder) finish() (*Container, error) {
+	start, _, err := procStat(b.state.InitPid)
+	if err != nil {
+		return nil, fmt.Errorf("read init of %s: %w", b.opts.ID, err)
+	}
+	b.state.InitStartTime = start
+	if err := writeState(b.dir, b.state); err != nil {
+		return nil, err
+	}
+	if b.opts.PidFile != "" {
+		if err := writePidFile(b.opts.PidFile, b.state.InitPid); err != nil {
+			return nil, err
+		}
+	}
+	b.conn.f.Close()
+	return &Container{root: b.opts.Root, dir: b.dir, state: b.state, cmd: b.cmd}, nil
+}
+
+// abort undoes a failed Create.
+func (b *builder) abort() {
+	if b.conn != nil {
+		b.conn.f.Close()
+	}
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+	}
+	if b.cg != nil {
+		b.cg.Delete()
+	}
+	os.RemoveAll(b.dir)
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+// Package hooks runs the OCI lifecycle hooks: each hook is a program that
+// gets the container state as JSON on stdin, may have a timeout, and whose
+// failure means different things at different points of the lifecycle
+// (the caller decides; Run only reports).
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Point names a moment of the lifecycle at which hooks run.
+type Point string
+
+const (
+	Prestart        Point = "prestart"
+	CreateRuntime   Point = "createRuntime"
+	CreateContainer Point = "createContainer"
+	StartContainer  Point = "startContainer"
+	Poststart       Point = "poststart"
+	Poststop        Point = "poststop"
+)
+
+// ForPoint returns the hooks configured for p; nil when there are none.
+func ForPoint(h *specs.Hooks, p Point) []specs.Hook {
+	if h == nil {
+		return nil
+	}
+	switch p {
+	case Prestart:
+		return h.Prestart //nolint:staticcheck // deprecated in the spec, still honoured
+	case CreateRuntime:
+		return h.CreateRuntime
+	case CreateContainer:
+		return h.CreateContainer
+	case StartContainer:
+		return h.StartContainer
+	case Poststart:
+		return h.Poststart
+	case Poststop:
+		return h.Poststop
+	}
+	return nil
+}
+
+// Run runs hooks in order and stops at the first failure. The state is
+// written to each hook's stdin. A hook that outlives its timeout is killed
+// and counts as failed.
+func Run(ctx context.Context, p Point, list []specs.Hook, state *specs.State) error {
+	if len(list) == 0 {
+		return nil
+	}
+	input, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("encode state for %s hooks: %w", p, err)
+	}
+	for i, h := range list {
+		if err := runOne(ctx, h, input); err != nil {
+			return fmt.Errorf("%s hook #%d (%s): %w", p, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+func runOne(ctx context.Context, h specs.Hook, input []byte) error {
+	if h.Timeout != nil {
+		if *h.Timeout <= 0 {
+			return fmt.Errorf("timeout must be positive, got %d", *h.Timeout)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
+	}
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args = args
+	// A hook sees exactly the environment the spec gives it, nothing of ours.
+	cmd.Env = h.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.Stdin = bytes.NewReader(input)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Don't wait for pipes held open by a daemon the hook left behind.
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	}
+	if err != nil {
+		if msg := strings.TrimSpace(out.String()); msg != "" {
+			return fmt.Errorf("%w: %s", err, msg)
+		}
+		return err
+	}
+	return nil
+}

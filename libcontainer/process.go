@@ -1,0 +1,206 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer/capabilities"
+)
+
+// process is the user's program, checked and ready to exec.
+type process struct {
+	spec *specs.Process
+	path string // resolved program
+	env  []string
+	caps *capabilities.Set
+}
+
+// prepareProcess checks everything about the user's program that can fail,
+// while `create` can still report it: the cwd, the program, the limits.
+func prepareProcess(p *specs.Process) (*process, error) {
+	caps, err := capabilities.Parse(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return nil, err
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(fmt.Sprint(*p.OOMScoreAdj)), 0); err != nil {
+			return nil, fmt.Errorf("set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE): %w", *p.OOMScoreAdj, err)
+		}
+	}
+	if err := enterCwd(p.Cwd); err != nil {
+		return nil, err
+	}
+	env := withHome(p.Env, int(p.User.UID))
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return nil, err
+	}
+	return &process{spec: p, path: path, env: env, caps: caps}, nil
+}
+
+// enterCwd changes to the process's cwd and makes sure it is inside the
+// container's root: a cwd reached through a leaked host fd would give the
+// process a foothold on the host (the CVE-2024-21626 class).
+func enterCwd(cwd string) error {
+	if err := os.MkdirAll(cwd, 0o755); err != nil {
+		return fmt.Errorf("process.cwd %s: %w", cwd, err)
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("process.cwd %s: %w", cwd, err)
+	}
+	wd, err := unix.Getwd()
+	if err != nil || !filepath.IsAbs(wd) {
+		return fmt.Errorf("process.cwd %s is outside the container's root", cwd)
+	}
+	return nil
+}
+
+var rlimitTypes = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+func setRlimits(list []specs.POSIXRlimit) error {
+	for _, r := range list {
+		t, ok := rlimitTypes[r.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit type %q in process.rlimits", r.Type)
+		}
+		lim := syscall.Rlimit{Cur: r.Soft, Max: r.Hard}
+		// syscall.Setrlimit, not unix: Go restores RLIMIT_NOFILE at exec
+		// unless it learns of the change through this call.
+		if err := syscall.Setrlimit(t, &lim); err != nil {
+			var cur syscall.Rlimit
+			syscall.Getrlimit(t, &cur)
+			if errors.Is(err, unix.EPERM) && r.Hard > cur.Max {
+				return fmt.Errorf("rlimit %s hard %d is above the current hard limit %d, which only CAP_SYS_RESOURCE may raise: lower it in process.rlimits", r.Type, r.Hard, cur.Max)
+			}
+			return fmt.Errorf("set rlimit %s soft %d hard %d: %w", r.Type, r.Soft, r.Hard, err)
+		}
+	}
+	return nil
+}
+
+// withHome adds HOME from the container's /etc/passwd when the spec does
+// not set it, as shells and runc users expect.
+func withHome(env []string, uid int) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if u, err := user.LookupUid(uid); err == nil && u.Home != "" {
+		home = u.Home
+	}
+	return append(append([]string(nil), env...), "HOME="+home)
+}
+
+// lookPath finds the program in the container's PATH (from the process
+// env, not ours), the way execvp would.
+func lookPath(prog string, env []string) (string, error) {
+	if strings.Contains(prog, "/") {
+		if err := checkExecutable(prog); err != nil {
+			return "", fmt.Errorf("process.args[0] %s: %w", prog, err)
+		}
+		return prog, nil
+	}
+	path := ""
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, prog)
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process.args[0] %q: executable file not found in the container's $PATH (%s)", prog, path)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", p)
+	}
+	return nil
+}
+
+// exec switches to the container's credentials and runs the program.
+func (p *process) exec(preserveFds int) error {
+	if p.spec.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if err := p.caps.DropBounding(); err != nil {
+		return err
+	}
+	if err := setUser(p.spec.User); err != nil {
+		return err
+	}
+	if err := p.caps.Apply(); err != nil {
+		return err
+	}
+	umask := 0o022
+	if p.spec.User.Umask != nil {
+		umask = int(*p.spec.User.Umask)
+	}
+	unix.Umask(umask)
+	// Every fd past the preserved ones closes at exec: no host fd reaches
+	// the container. One syscall instead of walking /proc/self/fd.
+	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	if err := syscall.Exec(p.path, p.spec.Args, p.env); err != nil {
+		return fmt.Errorf("exec %s: %w", p.path, err)
+	}
+	return nil
+}
+
+// setUser switches to the container user, keeping the permitted
+// capabilities across setuid so Apply can then set the spec's sets.
+func setUser(u specs.User) error {
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keep capabilities across setuid: %w", err)
+	}
+	groups := make([]int, 0, len(u.AdditionalGids))
+	for _, g := range u.AdditionalGids {
+		groups = append(groups, int(g))
+	}
+	// setgroups is denied in a user namespace without a mapping for it;
+	// only fail when groups were actually asked for.
+	if err := syscall.Setgroups(groups); err != nil && len(groups) > 0 {
+		return fmt.Errorf("set additional gids %v: %w", u.AdditionalGids, err)
+	}
+	if err := syscall.Setgid(int(u.GID)); err != nil {
+		return fmt.Errorf("set gid %d (is it mapped in the user namespace?): %w", u.GID, err)
+	}
+	if err := syscall.Setuid(int(u.UID)); err != nil {
+		return fmt.Errorf("set uid %d (is it mapped in the user namespace?): %w", u.UID, err)
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Status is what `state` reports. It is never stored: it is derived from the
+// init process and the exec fifo each time, so it stays right when the
+// runtime or the container dies between two commands.
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Stopped  Status = "stopped"
+	Paused   Status = "paused"
+)
+
+const (
+	stateFile = "state.json"
+	execFifo  = "exec.fifo"
+)
+
+// ErrNotExist and friends are the sentinels callers match with errors.Is;
+// the cmd layer turns them into runc's messages and exit codes.
+var (
+	ErrNotExist   = errors.New("container does not exist")
+	ErrExist      = errors.New("container already exists")
+	ErrNotRunning = errors.New("container is not running")
+	ErrBadID      = errors.New("invalid container id")
+)
+
+// State is the on-disk record of a container, under <root>/<id>/state.json.
+type State struct {
+	ID            string            `json:"id"`
+	InitPid       int               `json:"init_pid"`
+	InitStartTime uint64            `json:"init_start_time"`
+	Bundle        string            `json:"bundle"`
+	Rootfs        string            `json:"rootfs"`
+	Created       time.Time         `json:"created"`
+	Owner         string            `json:"owner"`
+	CgroupPath    string            `json:"cgroup_path"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+	// Spec is the config the container was created from: poststart and
+	// poststop hooks must run as created, even if the bundle changes.
+	Spec *specs.Spec `json:"spec"`
+}
+
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+// CheckID refuses ids that could escape the state root or confuse tools.
+func CheckID(id string) error {
+	if id == "" || len(id) > 1024 || id == "." || id == ".." || !validID.MatchString(id) {
+		return fmt.Errorf("%w %q: use letters, digits, '_', '+', '-' and '.'", ErrBadID, id)
+	}
+	return nil
+}
+
+// writeState replaces state.json atomically: a reader sees the old or the new
+// state, never half of one.
+func writeState(dir string, st *State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state of %s: %w", st.ID, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".state-")
+	if err != nil {
+		return fmt.Errorf("write state of %s: %w", st.ID, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state of %s: %w", st.ID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state of %s: %w", st.ID, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("write state of %s: %w", st.ID, err)
+	}
+	return nil
+}
+
+func readState(dir, id string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+		}
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	return &st, nil
+}
+
+// procStat returns the start time (clock ticks since boot) and the state
+// letter of pid, from /proc/<pid>/stat. The start time tells a live init
+// from another process that reused its pid.
+func procStat(pid int) (start uint64, state byte, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0][0], err
+}
+
+// alive says whether the container's init is still the process it was.
+func (st *State) alive() bool {
+	if st.InitPid <= 0 {
+		return false
+	}
+	start, s, err := procStat(st.InitPid)
+	if err != nil || start != st.InitStartTime {
+		return false
+	}
+	// A zombie has exited; only its parent has not reaped it yet.
+	return s != 'Z' && s != 'X'
+}
+
+// signal sends sig to the init, after making sure the pid is still ours.
+// A pidfd closes the window between the check and the kill.
+func (st *State) signal(sig syscall.Signal) error {
+	fd, err := pidfdOpen(st.InitPid)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrNotRunning, st.ID)
+	}
+	defer syscall.Close(fd)
+	if !st.alive() {
+		return fmt.Errorf("%w: %s", ErrNotRunning, st.ID)
+	}
+	if err := pidfdSignal(fd, sig); err != nil {
+		return fmt.Errorf("signal %d to %s (pid %d): %w", sig, st.ID, st.InitPid, err)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The parent (create) and the container's init talk over one socketpair,
+// one JSON message per step. The whole conversation:
+//
+//	parent (berth-runtime create)              init (sealed re-exec, new namespaces)
+//	  start init, add its pid to the cgroup
+//	  ---- initConfig --------------------------> read config
+//	                                               mounts (rootfs.Prepare)
+//	  <--- msgHooks (only if the spec has      ---
+//	       prestart/createRuntime hooks)
+//	  run prestart + createRuntime hooks
+//	  ---- msgHooksDone ------------------------>
+//	                                               createContainer hooks, pivot_root,
+//	                                               sysctl, masked/readonly paths,
+//	                                               check cwd and the program
+//	  <--- msgReady -----------------------------
+//	  write state.json, exit                       block opening exec.fifo for writing
+//	                                               ... `start` opens it for reading ...
+//	                                               startContainer hooks, credentials, exec
+//
+// Any failure in init is sent as msgError with the text the user should see;
+// an init that dies without a word shows as EOF.
+const (
+	msgHooks     = "hooks"
+	msgHooksDone = "hooks-done"
+	msgReady     = "ready"
+	msgError     = "error"
+)
+
+type syncMsg struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+}
+
+// initConfig is everything init needs, sent once at the start.
+type initConfig struct {
+	ID      string      `json:"id"`
+	Bundle  string      `json:"bundle"`
+	Rootfs  string      `json:"rootfs"`
+	Spec    *specs.Spec `json:"spec"`
+	NoPivot bool        `json:"no_pivot"`
+	UserNS  bool        `json:"userns"`
+	// NewCgroupNS asks init to unshare its cgroup namespace once it is in
+	// the container's cgroup, so the namespace's root is that cgroup.
+	NewCgroupNS bool `json:"new_cgroupns"`
+	// PauseForHooks makes init stop after the mounts so the parent can run
+	// the hooks that belong in the runtime's namespaces.
+	PauseForHooks bool `json:"pause_for_hooks"`
+	// MountNS is false when init joined an existing mount namespace: there
+	// is no rootfs to set up then.
+	MountNS     bool `json:"mount_ns"`
+	PreserveFds int  `json:"preserve_fds"`
+	// Fd numbers inside init.
+	FifoFd    int `json:"fifo_fd"`
+	ConsoleFd int `json:"console_fd"` // -1 without --console-socket
+}
+
+// Environment variables that carry fd numbers to init before the config.
+const envInitPipe = "_BERTH_INITPIPE"
+
+type syncConn struct {
+	f   *os.File
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSyncConn(f *os.File) *syncConn {
+	return &syncConn{f: f, enc: json.NewEncoder(f), dec: json.NewDecoder(f)}
+}
+
+func (c *syncConn) send(v any) error {
+	if err := c.enc.Encode(v); err != nil {
+		return fmt.Errorf("talk to container init: %w", err)
+	}
+	return nil
+}
+
+// recv reads the next message; a msgError from init becomes an error.
+func (c *syncConn) recv() (string, error) {
+	var m syncMsg
+	if err := c.dec.Decode(&m); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "", errInitDied
+		}
+		return "", fmt.Errorf("read from container init: %w", err)
+	}
+	if m.Type == msgError {
+		return "", errors.New(m.Error)
+	}
+	return m.Type, nil
+}
+
+func (c *syncConn) expect(want string) error {
+	got, err := c.recv()
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("container init protocol: got %q, want %q", got, want)
+	}
+	return nil
+}
+
+var errInitDied = errors.New("container init exited before it was ready")

@@ -1,0 +1,29 @@
+package libcontainer
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+// ErrNotParent means this process did not start the container's init, so
+// it cannot wait for it (only the parent gets the exit status).
+var ErrNotParent = errors.New("this process is not the container's parent")
+
+// Wait waits for an init this process started and returns its exit code
+// the way a shell reports it: the status, or 128+signal.
+func (c *Container) Wait() (int, error) {
+	if c.cmd == nil {
+		return -1, ErrNotParent
+	}
+	err := c.cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return -1, err
+	}
+	ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
