@@ -6,6 +6,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -143,12 +144,15 @@ func (r *rt) waitStatus(id, want string) {
 	r.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st := r.state(id)
+		// Tolerate "does not exist": the container may still be coming.
+		res := r.run("state", id)
+		var st ociState
+		json.Unmarshal([]byte(res.stdout), &st)
 		if st.Status == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("container %s: status %q, want %q", id, st.Status, want)
+			r.t.Fatalf("container %s: status %q (%s), want %q", id, st.Status, res.stderr, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -38,6 +39,7 @@ func TestNewNamespaces(t *testing.T) {
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Hostname = "inside"
 	}, "sh", "-c", nsLinks+"; echo pid1 $$; echo host $(hostname); cat /proc/self/uid_map")
+	openToMappedRoot(t, b)
 	res := r.run("run", "-b", b, newID(t))
 	if res.code != 0 {
 		t.Fatalf("run: %d %s", res.code, res.stderr)
@@ -82,6 +84,18 @@ func TestJoinNamespacesByPath(t *testing.T) {
 		want, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, name))
 		if got[name] != want {
 			t.Errorf("%s: joined %q, want %q", name, got[name], want)
+		}
+	}
+}
+
+// openToMappedRoot lets the namespace's root (an unprivileged host uid)
+// walk down to the bundle: test temp dirs are 0700.
+func openToMappedRoot(t *testing.T, dir string) {
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

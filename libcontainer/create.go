@@ -148,7 +148,15 @@ func (b *builder) start() error {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return fmt.Errorf("create exec fifo for %s: %w", b.opts.ID, err)
 	}
-	cg, err := cgroups.New(b.opts.ID, b.spec.Linux.CgroupsPath, b.spec.Linux.Resources)
+	if b.plan.newUser {
+		// init opens the fifo as the namespace's root, which is some other
+		// host uid: give the fifo to it.
+		uid, gid := hostID(b.spec.Linux.UIDMappings, 0), hostID(b.spec.Linux.GIDMappings, 0)
+		if err := os.Chown(fifo, uid, gid); err != nil {
+			return fmt.Errorf("chown exec fifo for %s: %w", b.opts.ID, err)
+		}
+	}
+	cg, err := cgroups.New(b.opts.ID, b.spec.Linux.CgroupsPath, withDefaultDevices(b.spec.Linux))
 	if err != nil {
 		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
 	}
@@ -243,6 +251,10 @@ func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, 
 		cmd.SysProcAttr.UidMappings = idMaps(b.spec.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(b.spec.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// The child is still host root, which the mappings usually leave
+		// unmapped; becoming the namespace's root before exec keeps the
+		// capabilities the new namespace grants.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	return cmd, cfg, nil
 }
@@ -260,6 +272,16 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
 	}
 	return out
+}
+
+// hostID maps a container id to the host, -1 (leave as is) if unmapped.
+func hostID(m []specs.LinuxIDMapping, id uint32) int {
+	for _, e := range m {
+		if id >= e.ContainerID && id-e.ContainerID < e.Size {
+			return int(e.HostID + id - e.ContainerID)
+		}
+	}
+	return -1
 }
 
 func (p *nsPlan) joinsUser() bool {

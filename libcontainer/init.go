@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/hooks"
@@ -80,7 +81,7 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 			return nil, err
 		}
 	}
-	st := cfg.state(os.Getpid())
+	st := cfg.state(os.Getpid(), Creating)
 	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
 		return nil, err
 	}
@@ -114,6 +115,10 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 
 // startProcess waits for `start`, runs the startContainer hooks and execs
 // the user's program. It returns only on failure.
+//
+// The fifo stays open (close-on-exec) until the exec: `start` reads until
+// EOF, so it returns — and runs poststart — only once the program runs,
+// and it reads any failure text init writes there instead.
 func startProcess(cfg *initConfig, p *process) error {
 	// Open the fifo through our own fd: the fifo lives in the runtime's
 	// state directory, which is outside the container's root.
@@ -121,20 +126,25 @@ func startProcess(cfg *initConfig, p *process) error {
 	if err != nil {
 		return fmt.Errorf("wait for start: open exec fifo: %w", err)
 	}
+	unix.Close(cfg.FifoFd)
 	if _, err := unix.Write(fifo, []byte{0}); err != nil {
 		return fmt.Errorf("wait for start: %w", err)
 	}
-	unix.Close(fifo)
-	unix.Close(cfg.FifoFd)
-	st := cfg.state(os.Getpid())
-	if err := hooks.Run(context.Background(), hooks.StartContainer, hooks.ForPoint(cfg.Spec.Hooks, hooks.StartContainer), st); err != nil {
-		return err
+	st := cfg.state(os.Getpid(), Created)
+	err = hooks.Run(context.Background(), hooks.StartContainer, hooks.ForPoint(cfg.Spec.Hooks, hooks.StartContainer), st)
+	if err == nil {
+		err = p.exec(cfg.PreserveFds)
 	}
-	return p.exec(cfg.PreserveFds)
+	unix.Write(fifo, []byte(err.Error()))
+	return err
 }
 
-func (cfg *initConfig) state(pid int) *State {
-	return &State{ID: cfg.ID, InitPid: pid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}
+// state is what init's hooks get on stdin; they run before the user's
+// program, so the container is still creating (createContainer) or
+// created (startContainer).
+func (cfg *initConfig) state(pid int, s Status) *specs.State {
+	st := &State{ID: cfg.ID, InitPid: pid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}
+	return st.ociState(s)
 }
 
 func setHostname(host, domain string) error {

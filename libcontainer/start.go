@@ -24,12 +24,16 @@ func (c *Container) Start(ctx context.Context, warn io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start %s: open exec fifo: %w", c.state.ID, err)
 	}
-	buf := make([]byte, 1)
-	n, err := f.Read(buf)
+	// init writes one byte when it wakes, then holds the fifo open until
+	// its exec closes it; anything more it writes is why it failed.
+	out, err := io.ReadAll(f)
 	f.Close()
 	os.Remove(fifo)
-	if n != 1 {
-		return fmt.Errorf("start %s: container init exited before it could start: %v", c.state.ID, err)
+	if err != nil || len(out) == 0 {
+		return fmt.Errorf("start %s: container init exited before it could start (%v)", c.state.ID, err)
+	}
+	if len(out) > 1 {
+		return fmt.Errorf("start %s: %s", c.state.ID, out[1:])
 	}
 	if err := hooks.Run(ctx, hooks.Poststart, hooks.ForPoint(c.state.Spec.Hooks, hooks.Poststart), c.state.ociState(Running)); err != nil {
 		fmt.Fprintf(warn, "warning: %v\n", err)

@@ -1,0 +1,143 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// finisher holds the state of one Finish run. root is "/" for real; tests
+// point it at a directory.
+type finisher struct {
+	cfg  *Config
+	sys  *system
+	root *inRoot
+}
+
+func finish(cfg *Config, sys *system, root string) error {
+	if err := validate(cfg); err != nil {
+		return err
+	}
+	in, err := newInRoot(root)
+	if err != nil {
+		return fmt.Errorf("open root %s: %w", root, err)
+	}
+	f := &finisher{cfg: cfg, sys: sys, root: in}
+	linux := linuxSpec(cfg.Spec)
+	// Masks go last so that nothing mounted afterwards (a readonly bind of
+	// a parent directory) can cover them.
+	for _, p := range linux.ReadonlyPaths {
+		if err := f.readonlyPath(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range linux.MaskedPaths {
+		if err := f.maskPath(p); err != nil {
+			return err
+		}
+	}
+	if cfg.Spec.Root != nil && cfg.Spec.Root.Readonly {
+		if err := remountReadonly(sys.mnt, root); err != nil {
+			return fmt.Errorf("remount root read-only: %w", err)
+		}
+	}
+	// Last, and only now that "/" is the container's: with MS_REC before
+	// the root switch it would have reached the host's mounts.
+	flags, _ := rootPropagation(linux.RootfsPropagation)
+	if flags != 0 {
+		if err := sys.mnt.Mount("", root, "", flags, ""); err != nil {
+			return fmt.Errorf("set root propagation %s: %w", linux.RootfsPropagation, err)
+		}
+	}
+	return nil
+}
+
+// readonlyPath makes path and everything mounted below it read-only; the
+// rest of its flags (nosuid, nodev, noexec) stay as they are.
+func (f *finisher) readonlyPath(path string) error {
+	t, err := f.root.lookup(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("readonly path %s: %w", path, err)
+	}
+	defer t.close()
+	if err := f.sys.mnt.Mount(t.path(), t.path(), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("readonly path %s: bind-mount onto itself: %w", path, err)
+	}
+	if err := t.reopen(); err != nil {
+		return fmt.Errorf("readonly path %s: %w", path, err)
+	}
+	if err := remountReadonly(f.sys.mnt, t.path()); err != nil {
+		return fmt.Errorf("readonly path %s: remount read-only: %w", path, err)
+	}
+	return nil
+}
+
+// remountReadonly makes the mount at path read-only and keeps its other
+// flags: a bare MS_RDONLY remount would drop nosuid, nodev and noexec.
+func remountReadonly(mnt mounter, path string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return remountBind(mnt, path, statfsToMountFlags(st.Flags)|unix.MS_RDONLY)
+}
+
+// maskPath hides path: a directory under an empty read-only tmpfs, anything
+// else under /dev/null.
+func (f *finisher) maskPath(path string) error {
+	t, err := f.root.lookup(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", path, err)
+	}
+	defer t.close()
+	st, err := fstat(t.fd)
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+		if err := f.sys.mnt.Mount("tmpfs", t.path(), "tmpfs", flags, ""); err != nil {
+			return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
+		}
+		return nil
+	}
+	null, err := f.openDevNull()
+	if err != nil {
+		return fmt.Errorf("masked path %s: %w", path, err)
+	}
+	defer null.Close()
+	if err := f.sys.mnt.Mount(procFdPath(null), t.path(), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("masked path %s: bind-mount /dev/null: %w", path, err)
+	}
+	return nil
+}
+
+// openDevNull opens the container's /dev/null and makes sure it is the
+// real device. It is the container's to change, and a symlink or a plain
+// file there would turn a mask into a writable window onto whatever it
+// points at (CVE-2025-31133).
+func (f *finisher) openDevNull() (*os.File, error) {
+	t, err := f.root.lookup("/dev/null")
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/null: %w", err)
+	}
+	t.dir.Close()
+	st, err := fstat(t.fd)
+	if err != nil {
+		t.fd.Close()
+		return nil, err
+	}
+	if !f.sys.isDevNull(st) {
+		t.fd.Close()
+		return nil, fmt.Errorf("/dev/null is not the null device (mode %#o, rdev %#x)", st.Mode, st.Rdev)
+	}
+	return t.fd, nil
+}

@@ -1,0 +1,109 @@
+package rootfs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// finishWith runs Finish against a fake system, with a directory standing
+// in for the container's "/".
+func finishWith(t *testing.T, linux *specs.Linux, readonly bool, setup func(root string, f *fakeSys)) (*fakeSys, string, error) {
+	t.Helper()
+	root := tmpRoot(t)
+	for _, d := range []string{"dev", "proc/sys", "proc/bus", "sys/firmware", "escape"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "dev/null"), nil, 0o666)
+	os.WriteFile(filepath.Join(root, "proc/kcore"), nil, 0o400)
+	f := newFakeSys(t, root)
+	if setup != nil {
+		setup(root, f)
+	}
+	cfg := &Config{Rootfs: "/x", Spec: &specs.Spec{Root: &specs.Root{Readonly: readonly}, Linux: linux}}
+	return f, root, finish(cfg, f.system(), root)
+}
+
+// remountFlags is what a read-only remount of a directory of the test's
+// file system asks for: its current flags plus MS_RDONLY.
+func remountFlags(t *testing.T, dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return flagString(statfsToMountFlags(st.Flags) | unix.MS_RDONLY | unix.MS_REMOUNT | unix.MS_BIND)
+}
+
+func TestFinish(t *testing.T) {
+	linux := &specs.Linux{
+		ReadonlyPaths:     []string{"/proc/sys", "/proc/missing", "/proc/bus"},
+		MaskedPaths:       []string{"/proc/kcore", "/sys/firmware", "/proc/nothere"},
+		RootfsPropagation: "rslave",
+	}
+	f, root, err := finishWith(t, linux, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := remountFlags(t, root)
+	diffLines(t, "calls", f.calls, []string{
+		"mount {root}/proc/sys {root}/proc/sys - BIND|REC",
+		"mount - {root}/proc/sys - " + ro,
+		"mount {root}/proc/bus {root}/proc/bus - BIND|REC",
+		"mount - {root}/proc/bus - " + ro,
+		"mount {root}/dev/null {root}/proc/kcore - BIND",
+		"mount tmpfs {root}/sys/firmware tmpfs RDONLY|NOSUID|NODEV|NOEXEC",
+		"mount - {root} - " + ro,
+		"mount - {root} - REC|SLAVE",
+	})
+}
+
+func TestFinishPathsStayInside(t *testing.T) {
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), nil, 0o644)
+	linux := &specs.Linux{MaskedPaths: []string{"/link/secret", "/../../" + outside}, ReadonlyPaths: []string{"/link"}}
+	f, root, err := finishWith(t, linux, false, func(root string, _ *fakeSys) {
+		os.Symlink(outside, filepath.Join(root, "link"))
+		// The same names inside the root, where the paths must land.
+		os.MkdirAll(filepath.Join(root, outside), 0o755)
+		os.WriteFile(filepath.Join(root, outside, "secret"), nil, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "{root}" + outside
+	diffLines(t, "calls", f.calls, []string{
+		"mount " + in + " " + in + " - BIND|REC",
+		"mount - " + in + " - " + remountFlags(t, root),
+		"mount {root}/dev/null " + in + "/secret - BIND",
+		"mount tmpfs " + in + " tmpfs RDONLY|NOSUID|NODEV|NOEXEC",
+	})
+}
+
+func TestFinishRefusesFakeDevNull(t *testing.T) {
+	linux := &specs.Linux{MaskedPaths: []string{"/proc/kcore"}}
+	_, _, err := finishWith(t, linux, false, func(_ string, f *fakeSys) { f.devNullOK = false })
+	if err == nil || !strings.Contains(err.Error(), "/dev/null is not the null device") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFinishNothingToDo(t *testing.T) {
+	f, _, err := finishWith(t, nil, false, nil)
+	if err != nil || len(f.calls) != 0 {
+		t.Fatalf("calls %q, err %v", f.calls, err)
+	}
+}
+
+func TestFinishErrorsNameThePath(t *testing.T) {
+	linux := &specs.Linux{ReadonlyPaths: []string{"/proc/sys"}}
+	_, _, err := finishWith(t, linux, false, func(_ string, f *fakeSys) {
+		f.fail = func(string) error { return unix.EACCES }
+	})
+	if err == nil || !strings.Contains(err.Error(), "readonly path /proc/sys") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,152 @@
+// Package rootfs builds a container's file system from a bundle's rootfs and
+// its OCI spec. It runs inside the container's init process, which already
+// sits in its own mount namespace (and maybe user namespace), on one locked
+// OS thread, in three steps:
+//
+//   - Prepare, before the root changes: mounts, devices, /dev symlinks.
+//   - Enter: pivot_root (or MS_MOVE + chroot) into the rootfs.
+//   - Finish, from inside: readonly and masked paths, a read-only root and
+//     the rootfs propagation.
+//
+// Every path taken from the spec or the image is resolved inside the rootfs
+// through file descriptors, so that symlinks and ".." in the image cannot
+// redirect a mount onto the host.
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Config says what to build.
+type Config struct {
+	// Rootfs is the absolute, cleaned host path of the rootfs directory.
+	Rootfs string
+	// BundleDir is the bundle directory; relative bind-mount sources are
+	// taken relative to it.
+	BundleDir string
+	// Spec is the whole container spec. Mounts, Root.Readonly,
+	// Linux.Devices, MaskedPaths, ReadonlyPaths, RootfsPropagation and
+	// Linux.Namespaces are used; MountLabel is ignored (no SELinux).
+	Spec *specs.Spec
+	// NoPivot switches roots with MS_MOVE + chroot instead of pivot_root,
+	// for root file systems pivot_root refuses (initramfs).
+	NoPivot bool
+	// UserNS says the container has its own user namespace: device nodes
+	// cannot be created there and are bind-mounted from the host instead.
+	UserNS bool
+}
+
+// Prepare sets the rootfs up before the root changes: it detaches the mount
+// tree from the host's propagation, makes the rootfs a mount of its own,
+// performs spec.Mounts in order and populates /dev.
+func Prepare(cfg *Config) error {
+	return prepare(cfg, hostSystem())
+}
+
+// Enter makes the rootfs the process's root directory and "/" its working
+// directory.
+func Enter(cfg *Config) error {
+	return enter(cfg, hostSystem())
+}
+
+// Finish runs after Enter: readonly paths, masked paths, a read-only root
+// and finally the root's mount propagation.
+func Finish(cfg *Config) error {
+	return finish(cfg, hostSystem(), "/")
+}
+
+func validate(cfg *Config) error {
+	if cfg == nil || cfg.Spec == nil {
+		return errors.New("rootfs: no spec")
+	}
+	if !filepath.IsAbs(cfg.Rootfs) || filepath.Clean(cfg.Rootfs) != cfg.Rootfs || cfg.Rootfs == "/" {
+		return fmt.Errorf("rootfs: %q must be an absolute, clean path other than /", cfg.Rootfs)
+	}
+	if _, err := rootPropagation(linuxSpec(cfg.Spec).RootfsPropagation); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	return nil
+}
+
+// linuxSpec never returns nil, so callers need not check.
+func linuxSpec(s *specs.Spec) *specs.Linux {
+	if s.Linux == nil {
+		return &specs.Linux{}
+	}
+	return s.Linux
+}
+
+func hasNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) bool {
+	for _, ns := range linuxSpec(s).Namespaces {
+		if ns.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// preparer holds the state of one Prepare run.
+type preparer struct {
+	cfg  *Config
+	sys  *system
+	root *inRoot
+	// devReadonly is set when a read-only /dev tmpfs was mounted
+	// read-write so that the devices could be created in it first.
+	devReadonly bool
+	devFlags    uintptr // the /dev mount's flags, for that remount
+}
+
+func prepare(cfg *Config, sys *system) error {
+	if err := validate(cfg); err != nil {
+		return err
+	}
+	p := &preparer{cfg: cfg, sys: sys}
+	if err := p.detachRoot(); err != nil {
+		return err
+	}
+	root, err := newInRoot(cfg.Rootfs)
+	if err != nil {
+		return fmt.Errorf("open rootfs %s: %w", cfg.Rootfs, err)
+	}
+	p.root = root
+	for i := range cfg.Spec.Mounts {
+		if err := p.mount(&cfg.Spec.Mounts[i]); err != nil {
+			return err
+		}
+	}
+	if !needsDevSetup(cfg.Spec) {
+		return nil
+	}
+	if err := p.setupDev(); err != nil {
+		return err
+	}
+	if p.devReadonly {
+		return p.remountDevReadonly()
+	}
+	return nil
+}
+
+// detachRoot keeps what happens below from propagating to the host and
+// makes the rootfs a mount point, as pivot_root and MS_MOVE need.
+func (p *preparer) detachRoot() error {
+	flags, _ := rootPropagation(linuxSpec(p.cfg.Spec).RootfsPropagation)
+	if flags == 0 {
+		flags = unix.MS_SLAVE | unix.MS_REC
+	}
+	if err := p.sys.mnt.Mount("", "/", "", flags, ""); err != nil {
+		return fmt.Errorf("set propagation of / to %#x: %w", flags, err)
+	}
+	if err := p.makeParentMountPrivate(); err != nil {
+		return err
+	}
+	rootfs := p.cfg.Rootfs
+	if err := p.sys.mnt.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mount rootfs %s onto itself: %w", rootfs, err)
+	}
+	return nil
+}
