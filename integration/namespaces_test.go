@@ -3,9 +3,11 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -62,29 +64,74 @@ func TestJoinNamespacesByPath(t *testing.T) {
 	first := newID(t)
 	r.must("run", "-d", "-b", busybox(t, nil, "sleep", "300"), first)
 	pid := r.state(first).Pid
-	kinds := map[specs.LinuxNamespaceType]string{
-		specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
-		specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.CgroupNamespace: "cgroup",
+	// A mount namespace is joined as runc does: the rootfs is then set up
+	// inside it, so it must see the bundle. A fresh `unshare -m` one does.
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "300")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	paths := map[string]string{
+		"pid": fmt.Sprintf("/proc/%d/ns/pid", pid), "net": fmt.Sprintf("/proc/%d/ns/net", pid),
+		"ipc": fmt.Sprintf("/proc/%d/ns/ipc", pid), "uts": fmt.Sprintf("/proc/%d/ns/uts", pid),
+		"cgroup": fmt.Sprintf("/proc/%d/ns/cgroup", pid), "mnt": fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid),
+	}
+	types := map[string]specs.LinuxNamespaceType{
+		"pid": specs.PIDNamespace, "net": specs.NetworkNamespace, "ipc": specs.IPCNamespace,
+		"uts": specs.UTSNamespace, "cgroup": specs.CgroupNamespace, "mnt": specs.MountNamespace,
 	}
 	b := busybox(t, func(s *specs.Spec) {
 		s.Linux.Namespaces = nil
-		for typ, name := range kinds {
-			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: fmt.Sprintf("/proc/%d/ns/%s", pid, name)})
+		for name, path := range paths {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: types[name], Path: path})
 		}
 		s.Hostname = ""
 	}, "sh", "-c", nsLinks)
-	// Joining the first container's mount namespace means running its
-	// rootfs, so the program comes from there.
+	waitForNS(t, paths["mnt"])
 	res := r.run("run", "-b", b, newID(t))
 	if res.code != 0 {
 		t.Fatalf("run: %d %s", res.code, res.stderr)
 	}
 	got := parseNS(res.stdout)
-	for _, name := range kinds {
-		want, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, name))
+	for name, path := range paths {
+		want, _ := os.Readlink(path)
 		if got[name] != want {
 			t.Errorf("%s: joined %q, want %q", name, got[name], want)
 		}
+	}
+}
+
+// waitForNS waits until a process started with unshare has left the
+// test's own namespace.
+func waitForNS(t *testing.T, path string) {
+	own, _ := os.Readlink("/proc/self/ns/mnt")
+	for i := 0; i < 200; i++ {
+		if l, err := os.Readlink(path); err == nil && l != own {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never became a namespace of its own", path)
+}
+
+func TestNoMountNamespaceLeavesNoMounts(t *testing.T) {
+	r := newRT(t)
+	b := busybox(t, func(s *specs.Spec) {
+		var keep []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.MountNamespace {
+				keep = append(keep, ns)
+			}
+		}
+		s.Linux.Namespaces = keep
+	}, "sh", "-c", "readlink /proc/self/ns/mnt; ls /proc/1/cmdline >/dev/null && echo proc-ok")
+	res := r.run("run", "-b", b, newID(t))
+	if res.code != 0 || !strings.Contains(res.stdout, hostNS(t, "mnt")) || !strings.Contains(res.stdout, "proc-ok") {
+		t.Fatalf("run without a mount namespace: exit %d out %q err %q", res.code, res.stdout, res.stderr)
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mounts), b) {
+		t.Fatalf("mounts under the bundle are left on the host after delete")
 	}
 }
 

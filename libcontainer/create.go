@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthrt/berth/libcontainer/cgroups"
 	"github.com/berthrt/berth/libcontainer/hooks"
+	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
 // CreateOpts are the inputs of `create` (and the first half of `run`).
@@ -42,6 +43,15 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err := CheckID(o.ID); err != nil {
 		return nil, err
 	}
+	// The sealed copy costs a few milliseconds of copying: make it on the
+	// other CPU while this one reads the config and makes the cgroup.
+	exe := make(chan sealed, 1)
+	go func() { f, err := sealedExe(); exe <- sealed{f, err} }()
+	defer func() {
+		if s := <-exe; s.f != nil {
+			s.f.Close()
+		}
+	}()
 	spec, bundle, err := loadBundle(o.Bundle)
 	if err != nil {
 		return nil, err
@@ -54,7 +64,7 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opts: o, spec: spec, bundle: bundle, plan: plan, dir: dir}
+	b := &builder{opts: o, spec: spec, bundle: bundle, plan: plan, dir: dir, exe: exe}
 	defer func() {
 		if err != nil {
 			b.abort()
@@ -80,6 +90,13 @@ type builder struct {
 	cmd    *exec.Cmd
 	conn   *syncConn
 	state  *State
+	exe    chan sealed
+	added  chan error // result of moving init into its cgroup
+}
+
+type sealed struct {
+	f   *os.File
+	err error
 }
 
 func loadBundle(bundle string) (*specs.Spec, string, error) {
@@ -161,11 +178,13 @@ func (b *builder) start() error {
 		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
 	}
 	b.cg = cg
-	exe, err := sealedExe()
-	if err != nil {
-		return err
+	cgroups.PrimeAttach()
+	s := <-b.exe
+	b.exe <- s // put back for Create's deferred close
+	if s.err != nil {
+		return s.err
 	}
-	defer exe.Close()
+	exe := s.f
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return err
@@ -176,6 +195,14 @@ func (b *builder) start() error {
 	if err != nil {
 		return err
 	}
+	cgfd, err := cgroups.OpenForClone(b.cg)
+	if err != nil {
+		return err
+	}
+	if cgfd != nil {
+		defer cgfd.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgfd.Fd())
+	}
 	if err := b.plan.onJoinedThread(cmd.Start); err != nil {
 		return fmt.Errorf("start container init for %s: %w", b.opts.ID, err)
 	}
@@ -185,8 +212,14 @@ func (b *builder) start() error {
 			f.Close()
 		}
 	}
-	if err := b.cg.Add(cmd.Process.Pid); err != nil {
-		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
+	// Moving init into a v1 cgroup waits for the kernel (see
+	// cgroups.PrimeAttach): init makes its mounts meanwhile, and waits for
+	// msgCgroup only before it needs the cgroup.
+	b.added = make(chan error, 1)
+	if cgfd != nil {
+		b.added <- nil
+	} else {
+		go func() { b.added <- b.cg.Add(cmd.Process.Pid) }()
 	}
 	return b.conn.send(cfg)
 }
@@ -204,7 +237,7 @@ func socketPair() (*os.File, *os.File, error) {
 func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, error) {
 	cfg := &initConfig{
 		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: b.spec,
-		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, MountNS: b.plan.newMount,
+		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
 		UserNS:        b.plan.newUser || b.plan.joinsUser(),
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
 		PreserveFds:   b.opts.PreserveFds, ConsoleFd: -1,
@@ -300,6 +333,12 @@ func (b *builder) handshake(ctx context.Context) error {
 		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
 		Annotations: b.spec.Annotations, Spec: b.spec,
 	}
+	if err := <-b.added; err != nil {
+		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
+	}
+	if err := b.conn.send(syncMsg{Type: msgCgroup}); err != nil {
+		return err
+	}
 	msg, err := b.conn.recv()
 	if err != nil {
 		return b.initFailed(err)
@@ -365,6 +404,9 @@ func (b *builder) abort() {
 	}
 	if b.cg != nil {
 		b.cg.Delete()
+	}
+	if b.plan.hostMountNS() {
+		rootfs.Unmount(b.rootfs())
 	}
 	os.RemoveAll(b.dir)
 }

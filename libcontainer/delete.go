@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/hooks"
+	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
 // Delete removes a container: its processes (when created, or when force
@@ -88,6 +89,11 @@ func (c *Container) killAndWait() error {
 func (c *Container) destroy() error {
 	if cg, err := c.cgroup(); err == nil {
 		if err := deleteCgroup(cg); err != nil {
+			return fmt.Errorf("delete container %s: %w", c.state.ID, err)
+		}
+	}
+	if sharesHostMounts(c.state.Spec.Linux.Namespaces) {
+		if err := rootfs.Unmount(c.state.Rootfs); err != nil {
 			return fmt.Errorf("delete container %s: %w", c.state.ID, err)
 		}
 	}

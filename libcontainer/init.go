@@ -59,19 +59,26 @@ func Init() {
 // setupContainer does everything up to the point where `create` returns.
 func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	spec := cfg.Spec
-	if cfg.NewCgroupNS {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return nil, fmt.Errorf("create cgroup namespace: %w", err)
-		}
-	}
 	if err := setHostname(spec.Hostname, spec.Domainname); err != nil {
 		return nil, err
 	}
-	rcfg := &rootfs.Config{Rootfs: cfg.Rootfs, Spec: spec, NoPivot: cfg.NoPivot, UserNS: cfg.UserNS, BundleDir: cfg.Bundle}
-	if cfg.MountNS {
-		if err := rootfs.Prepare(rcfg); err != nil {
-			return nil, err
+	joinCgroup := func() error {
+		if err := conn.expect(msgCgroup); err != nil {
+			return err
 		}
+		if cfg.NewCgroupNS {
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("create cgroup namespace: %w", err)
+			}
+		}
+		return nil
+	}
+	rcfg := &rootfs.Config{
+		Rootfs: cfg.Rootfs, Spec: spec, NoPivot: cfg.NoPivot, UserNS: cfg.UserNS,
+		BundleDir: cfg.Bundle, JoinCgroup: joinCgroup, HostMountNS: cfg.HostMountNS,
+	}
+	if err := rootfs.Prepare(rcfg); err != nil {
+		return nil, err
 	}
 	if cfg.PauseForHooks {
 		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
@@ -85,18 +92,14 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
 		return nil, err
 	}
-	if cfg.MountNS {
-		if err := rootfs.Enter(rcfg); err != nil {
-			return nil, err
-		}
+	if err := rootfs.Enter(rcfg); err != nil {
+		return nil, err
 	}
 	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
 		return nil, err
 	}
-	if cfg.MountNS {
-		if err := rootfs.Finish(rcfg); err != nil {
-			return nil, err
-		}
+	if err := rootfs.Finish(rcfg); err != nil {
+		return nil, err
 	}
 	if cfg.ConsoleFd >= 0 {
 		if err := setupConsole(cfg.ConsoleFd, spec.Process.ConsoleSize); err != nil {

@@ -38,6 +38,20 @@ type nsPlan struct {
 	joinMount   bool
 }
 
+// hostMountNS says the container shares the runtime's mount namespace.
+func (p *nsPlan) hostMountNS() bool { return !p.newMount && !p.joinMount }
+
+// sharesHostMounts says whether a spec leaves the container in the
+// runtime's mount namespace, where its mounts must be undone on delete.
+func sharesHostMounts(list []specs.LinuxNamespace) bool {
+	for _, ns := range list {
+		if ns.Type == specs.MountNamespace {
+			return false
+		}
+	}
+	return true
+}
+
 type nsJoin struct {
 	kind specs.LinuxNamespaceType
 	path string
@@ -81,9 +95,6 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 		}
 		p.newUser = p.newUser || ns.Type == specs.UserNamespace
 		p.newMount = p.newMount || ns.Type == specs.MountNamespace
-	}
-	if !p.newMount && !p.joinMount {
-		return nil, fmt.Errorf("linux.namespaces has no mount namespace: berth-runtime needs one (add {\"type\": \"mount\"})")
 	}
 	return p, nil
 }

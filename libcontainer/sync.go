@@ -14,9 +14,11 @@ import (
 // one JSON message per step. The whole conversation:
 //
 //	parent (berth-runtime create)              init (sealed re-exec, new namespaces)
-//	  start init, add its pid to the cgroup
+//	  start init
 //	  ---- initConfig --------------------------> read config
-//	                                               mounts (rootfs.Prepare)
+//	  add init's pid to the cgroup                 mounts (rootfs.Prepare) until
+//	                                               the first cgroup mount
+//	  ---- msgCgroup ---------------------------> cgroup namespace, rest of mounts
 //	  <--- msgHooks (only if the spec has      ---
 //	       prestart/createRuntime hooks)
 //	  run prestart + createRuntime hooks
@@ -32,6 +34,7 @@ import (
 // Any failure in init is sent as msgError with the text the user should see;
 // an init that dies without a word shows as EOF.
 const (
+	msgCgroup    = "cgroup"
 	msgHooks     = "hooks"
 	msgHooksDone = "hooks-done"
 	msgReady     = "ready"
@@ -57,9 +60,9 @@ type initConfig struct {
 	// PauseForHooks makes init stop after the mounts so the parent can run
 	// the hooks that belong in the runtime's namespaces.
 	PauseForHooks bool `json:"pause_for_hooks"`
-	// MountNS is false when init joined an existing mount namespace: there
-	// is no rootfs to set up then.
-	MountNS     bool `json:"mount_ns"`
+	// HostMountNS is set when the container has no mount namespace of its
+	// own: see rootfs.Config.HostMountNS.
+	HostMountNS bool `json:"host_mount_ns"`
 	PreserveFds int  `json:"preserve_fds"`
 	// Fd numbers inside init.
 	FifoFd    int `json:"fifo_fd"`

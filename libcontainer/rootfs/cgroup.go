@@ -106,8 +106,11 @@ func cgroupFromMounts(mounts []*mountinfo.Info, own map[string]string) *cgroupHo
 	host := &cgroupHost{}
 	for _, m := range mounts {
 		switch {
-		case m.FSType == "cgroup2" && host.v2Source == "" &&
-			(m.Mountpoint == cgroupRoot || filepath.Dir(m.Mountpoint) == cgroupRoot):
+		case m.FSType == "cgroup2" && m.Mountpoint == cgroupRoot:
+			// A unified host; it wins over a hybrid host's "unified"
+			// mount below it, which it then covers.
+			host.v2Source = cgroupSource(m, own[""])
+		case m.FSType == "cgroup2" && host.v2Source == "" && filepath.Dir(m.Mountpoint) == cgroupRoot:
 			host.v2Source = cgroupSource(m, own[""])
 		case m.FSType == "cgroup" && filepath.Dir(m.Mountpoint) == cgroupRoot:
 			sel := hierarchySelectors(m.VFSOptions)

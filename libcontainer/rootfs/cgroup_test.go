@@ -46,6 +46,11 @@ func TestCgroupFromMounts(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
+	// cgroup2 on /sys/fs/cgroup itself wins, wherever it is listed.
+	mounts = append(mounts, &mountinfo.Info{Mountpoint: "/sys/fs/cgroup", FSType: "cgroup2", Root: "/", VFSOptions: "rw"})
+	if got := cgroupFromMounts(mounts, own).v2Source; got != "/sys/fs/cgroup/c1" {
+		t.Errorf("v2Source = %q, want the unified mount's", got)
+	}
 }
 
 func TestReadCgroupHost(t *testing.T) {

@@ -48,7 +48,13 @@ func (p *preparer) newRequest(m *specs.Mount) (*request, error) {
 	if req.opts.idmap != "" {
 		return nil, p.errorf(req, errors.ErrUnsupported, "option %s", req.opts.idmap)
 	}
-	if req.opts.isBind() && !filepath.IsAbs(req.source) {
+	if !req.opts.isBind() || req.opts.flags&unix.MS_REMOUNT != 0 {
+		return req, nil
+	}
+	if req.source == "" {
+		return nil, p.errorf(req, errors.New("a bind mount needs a source"), "")
+	}
+	if !filepath.IsAbs(req.source) {
 		if p.cfg.BundleDir == "" {
 			return nil, p.errorf(req, errors.New("no bundle directory to resolve it against"), "relative source")
 		}

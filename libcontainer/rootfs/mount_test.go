@@ -81,23 +81,31 @@ func TestPrepareDefaultSpec(t *testing.T) {
 }
 
 func TestPrepareRootPropagation(t *testing.T) {
-	spec := mountsOnly(&specs.Spec{})
-	spec.Linux.RootfsPropagation = "rshared"
-	f, _, err := prepareWith(t, spec, func(cfg *Config, f *fakeSys) {
-		f.mounts = []*mountinfo.Info{
-			{Mountpoint: "/", Optional: "shared:1"},
-			{Mountpoint: filepath.Dir(cfg.Rootfs), Optional: "shared:7 master:2"},
-			{Mountpoint: "/unrelated", Optional: "shared:9"},
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		prop, optional string
+		want           []string
+	}{
+		{"", "master:3", []string{"mount - / - REC|SLAVE", "mount {root} {root} - BIND|REC"}},
+		{"rshared", "shared:7 master:2", []string{"mount - / - REC|SHARED", "mount - {parent} - PRIVATE", "mount {root} {root} - BIND|REC"}},
+		{"unbindable", "unbindable", []string{"mount - / - UNBINDABLE", "mount - {parent} - PRIVATE", "mount {root} {root} - BIND|REC"}},
+		{"private", "", []string{"mount - / - PRIVATE", "mount {root} {root} - BIND|REC"}},
 	}
-	diffLines(t, "calls", f.only("mount"), []string{
-		"mount - / - REC|SHARED",
-		"mount - " + filepath.Dir(f.root) + " - PRIVATE",
-		"mount {root} {root} - BIND|REC",
-	})
+	for _, tt := range tests {
+		spec := mountsOnly(&specs.Spec{})
+		spec.Linux.RootfsPropagation = tt.prop
+		f, cfg, err := prepareWith(t, spec, func(cfg *Config, f *fakeSys) {
+			f.mounts = []*mountinfo.Info{
+				{Mountpoint: "/", Optional: "shared:1"},
+				{Mountpoint: filepath.Dir(cfg.Rootfs), Optional: tt.optional},
+				{Mountpoint: "/unrelated", Optional: "shared:9"},
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Split(strings.ReplaceAll(strings.Join(tt.want, "\n"), "{parent}", filepath.Dir(cfg.Rootfs)), "\n")
+		diffLines(t, "rootfsPropagation "+tt.prop, f.only("mount"), want)
+	}
 }
 
 func TestPrepareBadConfig(t *testing.T) {
@@ -295,6 +303,7 @@ func TestMountRequestErrors(t *testing.T) {
 		"idmap":                   {Destination: "/x", Source: "/tmp", Options: []string{"rbind", "idmap"}},
 		"relative without bundle": {Destination: "/x", Source: "data", Options: []string{"bind"}},
 		"missing source":          {Destination: "/x", Source: "/nonexistent/src", Options: []string{"bind"}},
+		"empty bind source":       {Destination: "/x", Options: []string{"rbind"}},
 	} {
 		spec := mountsOnly(&specs.Spec{Mounts: []specs.Mount{m}})
 		_, _, err := prepareWith(t, spec, func(cfg *Config, _ *fakeSys) { cfg.BundleDir = "" })

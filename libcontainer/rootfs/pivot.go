@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -12,7 +13,9 @@ import (
 
 // makeParentMountPrivate: pivot_root fails when the mount the new root sits
 // on is shared, which it still is when rootfsPropagation asked for a shared
-// "/". Making just that one mount private is enough.
+// "/", and the rootfs cannot even be bind-mounted when that mount is
+// unbindable ("unbindable"). Making just that one mount private is enough;
+// Finish gives the container's root the asked-for propagation.
 func (p *preparer) makeParentMountPrivate() error {
 	mounts, err := p.sys.mountTable(mountinfo.ParentsFilter(canonical(p.cfg.Rootfs)))
 	if err != nil {
@@ -24,7 +27,7 @@ func (p *preparer) makeParentMountPrivate() error {
 			parent = m
 		}
 	}
-	if parent == nil || !strings.Contains(parent.Optional, "shared:") {
+	if parent == nil || !strings.Contains(parent.Optional, "shared:") && !strings.Contains(parent.Optional, "unbindable") {
 		return nil
 	}
 	if err := p.sys.mnt.Mount("", parent.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
@@ -37,10 +40,50 @@ func enter(cfg *Config, sys *system) error {
 	if err := validate(cfg); err != nil {
 		return err
 	}
-	if cfg.NoPivot {
+	switch {
+	case cfg.HostMountNS:
+		return chrootOnly(cfg.Rootfs, sys)
+	case cfg.NoPivot:
 		return moveRoot(cfg.Rootfs, sys)
 	}
 	return pivotRoot(cfg.Rootfs, sys)
+}
+
+// chrootOnly changes the root without touching any mount: in the host's
+// mount namespace, moving or detaching mounts would change the host.
+func chrootOnly(rootfs string, sys *system) error {
+	fd, err := unix.Open(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs %s: %w", rootfs, err)
+	}
+	defer unix.Close(fd)
+	if err := sys.roots.Fchdir(fd); err != nil {
+		return fmt.Errorf("chdir to rootfs %s: %w", rootfs, err)
+	}
+	if err := sys.roots.Chroot("."); err != nil {
+		return fmt.Errorf("chroot into %s: %w", rootfs, err)
+	}
+	if err := sys.roots.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to / in %s: %w", rootfs, err)
+	}
+	return nil
+}
+
+// Unmount detaches every mount at or below rootfs in the caller's mount
+// namespace, deepest first. It cleans up after a container that had no
+// mount namespace of its own.
+func Unmount(rootfs string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(canonical(rootfs)))
+	if err != nil {
+		return fmt.Errorf("read mount table: %w", err)
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
+		}
+	}
+	return nil
 }
 
 // pivotRoot uses pivot_root(".", "."): the old root ends up stacked under

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,9 +28,38 @@ const (
 	childVictimEnv = "BERTH_ROOTFS_TEST_VICTIM"
 )
 
+// realMode is one way of running the container.
+type realMode struct {
+	name     string
+	noPivot  bool
+	userns   bool
+	cgroupns bool
+	// fakeV2 replaces the child's /sys/fs/cgroup with a cgroup2 mount
+	// before Prepare, to exercise the pure cgroup v2 code on a v1 host.
+	fakeV2 bool
+}
+
+var realModes = []realMode{
+	{name: "pivot", cgroupns: true},
+	{name: "nopivot", noPivot: true, cgroupns: true},
+	{name: "userns", userns: true, cgroupns: true},
+	{name: "userns-no-cgroupns", userns: true},
+	{name: "cgroup2", cgroupns: true, fakeV2: true},
+	{name: "cgroup2-userns-no-cgroupns", userns: true, fakeV2: true},
+}
+
+func modeNamed(name string) realMode {
+	for _, m := range realModes {
+		if m.name == name {
+			return m
+		}
+	}
+	panic("unknown mode " + name)
+}
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
+		os.Exit(runChild(modeNamed(mode)))
 	}
 	os.Exit(m.Run())
 }
@@ -41,12 +71,12 @@ func TestRealRootfs(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("needs a static /bin/busybox (busybox-static)")
 	}
-	for _, mode := range []string{"pivot", "nopivot", "userns"} {
-		t.Run(mode, func(t *testing.T) { runContainer(t, mode) })
+	for _, mode := range realModes {
+		t.Run(mode.name, func(t *testing.T) { runContainer(t, mode) })
 	}
 }
 
-func runContainer(t *testing.T, mode string) {
+func runContainer(t *testing.T, mode realMode) {
 	bundle := t.TempDir()
 	rootfs := filepath.Join(bundle, "rootfs")
 	victim := t.TempDir() // a host directory the image points a symlink at
@@ -55,15 +85,17 @@ func runContainer(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, childRootfsEnv+"="+rootfs, childVictimEnv+"="+victim)
+	cmd.Env = append(os.Environ(), childEnv+"="+mode.name, childRootfsEnv+"="+rootfs, childVictimEnv+"="+victim)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-			unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
-		Pdeathsig: unix.SIGKILL,
+		Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+		Pdeathsig:  unix.SIGKILL,
 	}
-	if mode == "userns" {
+	if mode.cgroupns {
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWCGROUP
+	}
+	if mode.userns {
 		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
@@ -121,8 +153,13 @@ func must(t *testing.T, err error) {
 
 // childSpec is the default spec plus mounts that exercise the escapes,
 // binds and copy-up.
-func childSpec(mode string) *specs.Spec {
+func childSpec(mode realMode) *specs.Spec {
 	spec := specdefault.Spec()
+	if !mode.cgroupns {
+		spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+			return ns.Type == specs.CgroupNamespace
+		})
+	}
 	spec.Mounts = append(spec.Mounts,
 		specs.Mount{Destination: "/evil/x", Type: "tmpfs", Source: "tmpfs"},
 		specs.Mount{Destination: "/../../escape2", Type: "tmpfs", Source: "tmpfs"},
@@ -131,16 +168,22 @@ func childSpec(mode string) *specs.Spec {
 	)
 	// /proc/kcore of the default list is missing on some kernels.
 	spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, "/proc/cmdline")
-	if mode != "userns" { // bound from the host in a user namespace, where there is none
+	if !mode.userns { // bound from the host in a user namespace, where there is none
 		spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/mydev", Type: "c", Major: 1, Minor: 7}}
 	}
 	return spec
 }
 
 // runChild is the container init: build the rootfs, enter it, check it.
-func runChild(mode string) int {
+func runChild(mode realMode) int {
 	runtime.LockOSThread()
 	rootfs := os.Getenv(childRootfsEnv)
+	if mode.fakeV2 {
+		if err := fakeCgroupV2(); err != nil {
+			fmt.Printf("FAIL set up cgroup v2: %v\n", err)
+			return 1
+		}
+	}
 	var st unix.Statfs_t
 	_ = unix.Statfs("/sys/fs/cgroup", &st)
 	cgroupV2 := st.Type == unix.CGROUP2_SUPER_MAGIC
@@ -148,8 +191,8 @@ func runChild(mode string) int {
 		Rootfs:    rootfs,
 		BundleDir: filepath.Dir(rootfs),
 		Spec:      childSpec(mode),
-		NoPivot:   mode == "nopivot",
-		UserNS:    mode == "userns",
+		NoPivot:   mode.noPivot,
+		UserNS:    mode.userns,
 	}
 	for _, step := range []struct {
 		name string
@@ -179,12 +222,26 @@ func runChild(mode string) int {
 	return 0
 }
 
+// fakeCgroupV2 makes this mount namespace look like a pure cgroup v2 host.
+func fakeCgroupV2() error {
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return nil // it is one
+	}
+	// Stack the hybrid host's cgroup2 over the v1 tree: the v1 mounts are
+	// locked in a user namespace, so they cannot be unmounted.
+	return unix.Mount("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "", unix.MS_BIND, "")
+}
+
 type check struct {
 	name string
 	fn   func() error
 }
 
-func childChecks(victim string, cgroupV2 bool, mode string) []check {
+func childChecks(victim string, cgroupV2 bool, mode realMode) []check {
 	checks := []check{
 		{"/proc is a procfs", func() error { return fsType("/proc", unix.PROC_SUPER_MAGIC) }},
 		{"/proc/self is us", func() error { return wantLink("/proc/self", "1") }},
@@ -194,6 +251,7 @@ func childChecks(victim string, cgroupV2 bool, mode string) []check {
 		{"/sys is a sysfs", func() error { return fsType("/sys", unix.SYSFS_MAGIC) }},
 		{"/dev/null is the null device", func() error { return charDev("/dev/null", 1, 3) }},
 		{"/dev/tty is a char device", func() error { return charDev("/dev/tty", 5, 0) }},
+		{"/dev/zero has mode 0666", func() error { return wantPerm("/dev/zero", 0o666) }},
 		{"/dev/ptmx -> pts/ptmx", func() error { return wantLink("/dev/ptmx", "pts/ptmx") }},
 		{"/dev/fd -> /proc/self/fd", func() error { return wantLink("/dev/fd", "/proc/self/fd") }},
 		{"/dev/stderr -> /proc/self/fd/2", func() error { return wantLink("/dev/stderr", "/proc/self/fd/2") }},
@@ -209,7 +267,7 @@ func childChecks(victim string, cgroupV2 bool, mode string) []check {
 		{"cgroups are mounted read-only", func() error { return cgroupsMounted(cgroupV2) }},
 		{"busybox runs in the rootfs", busyboxRuns},
 	}
-	if mode != "userns" {
+	if !mode.userns {
 		checks = append(checks, check{"linux.devices created", func() error { return charDev("/dev/mydev", 1, 7) }})
 	}
 	return checks
@@ -236,6 +294,14 @@ func charDev(path string, major, minor uint32) error {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != major || unix.Minor(st.Rdev) != minor {
 		return fmt.Errorf("%s: mode %#o rdev %d:%d", path, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	return nil
+}
+
+func wantPerm(path string, want os.FileMode) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != want {
+		return fmt.Errorf("%s: %v, %v; want mode %#o", path, fi, err, want)
 	}
 	return nil
 }

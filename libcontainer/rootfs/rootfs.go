@@ -39,6 +39,19 @@ type Config struct {
 	// UserNS says the container has its own user namespace: device nodes
 	// cannot be created there and are bind-mounted from the host instead.
 	UserNS bool
+	// JoinCgroup, when set, is called once during Prepare: right before the
+	// first mount of type cgroup or cgroup2, or at the end if there is
+	// none. The runtime moves init into its cgroup while the other mounts
+	// are made, and must create the cgroup namespace only once init is in
+	// its cgroup, so that a cgroup mount shows the container's own cgroup
+	// as its root.
+	JoinCgroup func() error
+	// HostMountNS says the container has no mount namespace of its own:
+	// its mounts are made in the runtime's namespace, so the propagation of
+	// the host's mounts is left alone, the root changes with a plain
+	// chroot, and the caller must Unmount the rootfs when the container is
+	// deleted.
+	HostMountNS bool
 }
 
 // Prepare sets the rootfs up before the root changes: it detaches the mount
@@ -114,8 +127,20 @@ func prepare(cfg *Config, sys *system) error {
 		return fmt.Errorf("open rootfs %s: %w", cfg.Rootfs, err)
 	}
 	p.root = root
+	join := cfg.JoinCgroup
 	for i := range cfg.Spec.Mounts {
+		if m := &cfg.Spec.Mounts[i]; join != nil && (m.Type == "cgroup" || m.Type == "cgroup2") {
+			if err := join(); err != nil {
+				return err
+			}
+			join = nil
+		}
 		if err := p.mount(&cfg.Spec.Mounts[i]); err != nil {
+			return err
+		}
+	}
+	if join != nil {
+		if err := join(); err != nil {
 			return err
 		}
 	}
@@ -134,6 +159,9 @@ func prepare(cfg *Config, sys *system) error {
 // detachRoot keeps what happens below from propagating to the host and
 // makes the rootfs a mount point, as pivot_root and MS_MOVE need.
 func (p *preparer) detachRoot() error {
+	if p.cfg.HostMountNS {
+		return p.bindRootfs()
+	}
 	flags, _ := rootPropagation(linuxSpec(p.cfg.Spec).RootfsPropagation)
 	if flags == 0 {
 		flags = unix.MS_SLAVE | unix.MS_REC
@@ -144,6 +172,13 @@ func (p *preparer) detachRoot() error {
 	if err := p.makeParentMountPrivate(); err != nil {
 		return err
 	}
+	return p.bindRootfs()
+}
+
+// bindRootfs makes the rootfs a mount point of its own: pivot_root needs
+// one, and a read-only root is a remount of this bind, never of the file
+// system beneath it.
+func (p *preparer) bindRootfs() error {
 	rootfs := p.cfg.Rootfs
 	if err := p.sys.mnt.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mount rootfs %s onto itself: %w", rootfs, err)
