@@ -6,7 +6,11 @@
 GO       ?= go
 PREFIX   ?= /usr/local
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+# Static: no dynamic loader at each start (the runtime starts twice per
+# container), and the binary runs as is on the device machine. The tags
+# keep os/user and net in pure Go, so only the nsenter constructor uses libc.
+LDFLAGS  := -s -w -X main.version=$(VERSION) -extldflags=-static
+TAGS     := osusergo,netgo
 BIN      := $(CURDIR)/bin
 RUNC     ?= $(shell command -v runc 2>/dev/null)
 
@@ -19,7 +23,7 @@ build: $(BIN)/berth-runtime
 # Always rebuilt: go's own cache makes this cheap when nothing changed.
 .PHONY: $(BIN)/berth-runtime
 $(BIN)/berth-runtime:
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
 
 install: build
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime

@@ -163,8 +163,11 @@ func TestKillSignals(t *testing.T) {
 	if res := r.run("kill", id, "NOTASIGNAL"); res.code == 0 || !strings.Contains(res.stderr, "unknown signal") {
 		t.Fatalf("bad signal: exit %d %q", res.code, res.stderr)
 	}
-	// A created container can be deleted without --force.
-	r.must("delete", id)
+	// Only a stopped container goes without --force (runtime spec).
+	if res := r.run("delete", id); res.code == 0 || !strings.Contains(res.stderr, "--force") {
+		t.Fatalf("delete of a created container without --force: exit %d %q", res.code, res.stderr)
+	}
+	r.must("delete", "--force", id)
 }
 
 func TestRunDetachAndDeleteForce(t *testing.T) {

@@ -69,10 +69,11 @@ type result struct {
 
 // run runs berth-runtime with the test's root and waits at most a minute.
 func (r *rt) run(args ...string) result {
-	return r.runIn(nil, args...)
+	return r.runWith(nil, nil, args...)
 }
 
-func (r *rt) runIn(stdin *os.File, args ...string) result {
+// runWith also gives the runtime a stdin and extra fds (from 3 on).
+func (r *rt) runWith(stdin *os.File, extra []*os.File, args ...string) result {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -81,6 +82,7 @@ func (r *rt) runIn(stdin *os.File, args ...string) result {
 	// pipe would make Wait hang until the container exits.
 	out, errf := tempFile(r.t), tempFile(r.t)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, errf
+	cmd.ExtraFiles = extra
 	err := cmd.Run()
 	res := result{stdout: readAll(out), stderr: readAll(errf)}
 	if cmd.ProcessState != nil {

@@ -7,6 +7,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -65,10 +66,22 @@ func List(root string) ([]*Container, error) {
 	return out, nil
 }
 
-func (c *Container) ID() string        { return c.state.ID }
-func (c *Container) State() *State     { return c.state }
-func (c *Container) InitPid() int      { return c.state.InitPid }
-func (c *Container) Spec() *specs.Spec { return c.state.Spec }
+func (c *Container) ID() string    { return c.state.ID }
+func (c *Container) State() *State { return c.state }
+func (c *Container) InitPid() int  { return c.state.InitPid }
+
+// Spec reads the spec the container was created from.
+func (c *Container) Spec() (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("read config of %s: %w", c.state.ID, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("read config of %s: %w", c.state.ID, err)
+	}
+	return &s, nil
+}
 
 // Status derives the container's status from the live system.
 func (c *Container) Status() Status {

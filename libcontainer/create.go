@@ -43,16 +43,7 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err := CheckID(o.ID); err != nil {
 		return nil, err
 	}
-	// The sealed copy costs a few milliseconds of copying: make it on the
-	// other CPU while this one reads the config and makes the cgroup.
-	exe := make(chan sealed, 1)
-	go func() { f, err := sealedExe(); exe <- sealed{f, err} }()
-	defer func() {
-		if s := <-exe; s.f != nil {
-			s.f.Close()
-		}
-	}()
-	spec, bundle, err := loadBundle(o.Bundle)
+	spec, raw, bundle, err := loadBundle(o.Bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +55,7 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opts: o, spec: spec, bundle: bundle, plan: plan, dir: dir, exe: exe}
+	b := &builder{opts: o, spec: spec, rawSpec: raw, bundle: bundle, plan: plan, dir: dir}
 	defer func() {
 		if err != nil {
 			b.abort()
@@ -81,44 +72,39 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 
 // builder holds what one Create has made so far, so abort can undo it.
 type builder struct {
-	opts   CreateOpts
-	spec   *specs.Spec
-	bundle string
-	plan   *nsPlan
-	dir    string
-	cg     cgroups.Manager
-	cmd    *exec.Cmd
-	conn   *syncConn
-	state  *State
-	exe    chan sealed
-	added  chan error // result of moving init into its cgroup
+	opts    CreateOpts
+	spec    *specs.Spec
+	rawSpec []byte
+	bundle  string
+	plan    *nsPlan
+	dir     string
+	cg      cgroups.Manager
+	cmd     *exec.Cmd
+	conn    *syncConn
+	state   *State
+	added   chan error // result of moving init into its cgroup
 }
 
-type sealed struct {
-	f   *os.File
-	err error
-}
-
-func loadBundle(bundle string) (*specs.Spec, string, error) {
+func loadBundle(bundle string) (*specs.Spec, []byte, string, error) {
 	if bundle == "" {
 		bundle = "."
 	}
 	abs, err := filepath.Abs(bundle)
 	if err != nil {
-		return nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
+		return nil, nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
 	}
-	b, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	b, err := os.ReadFile(filepath.Join(abs, configFile))
 	if err != nil {
-		return nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
+		return nil, nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, "", fmt.Errorf("parse %s/config.json: %w", abs, err)
+		return nil, nil, "", fmt.Errorf("parse %s/config.json: %w", abs, err)
 	}
 	if err := validateSpec(&spec); err != nil {
-		return nil, "", fmt.Errorf("%s/config.json: %w", abs, err)
+		return nil, nil, "", fmt.Errorf("%s/config.json: %w", abs, err)
 	}
-	return &spec, abs, nil
+	return &spec, b, abs, nil
 }
 
 func validateSpec(s *specs.Spec) error {
@@ -179,12 +165,11 @@ func (b *builder) start() error {
 	}
 	b.cg = cg
 	cgroups.PrimeAttach()
-	s := <-b.exe
-	b.exe <- s // put back for Create's deferred close
-	if s.err != nil {
-		return s.err
+	exe, err := sealedExe()
+	if err != nil {
+		return err
 	}
-	exe := s.f
+	defer exe.Close()
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return err
@@ -233,10 +218,13 @@ func socketPair() (*os.File, *os.File, error) {
 }
 
 // initCommand lays out init's fds: the preserved ones first at 3.., then
-// the sync socket, the exec fifo and the console socket.
+// the sync socket, the exec fifo, the console socket, and last the sealed
+// binary itself. The binary goes through ExtraFiles because the path that
+// is exec'd is resolved in the child after its fds have been moved into
+// place: our own fd number for it could by then name another file.
 func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, error) {
 	cfg := &initConfig{
-		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: b.spec,
+		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: initSpec(b.spec),
 		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
 		UserNS:        b.plan.newUser || b.plan.joinsUser(),
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
@@ -265,8 +253,9 @@ func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, 
 		extra = append(extra, sock)
 		cfg.ConsoleFd = 2 + len(extra)
 	}
+	extra = append(extra, exe)
 	cmd := &exec.Cmd{
-		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Path:       fmt.Sprintf("/proc/self/fd/%d", 2+len(extra)),
 		Args:       []string{"berth-runtime", "init"},
 		Env:        []string{envInitPipe + "=" + strconv.Itoa(pipeFd)},
 		ExtraFiles: extra,
@@ -290,6 +279,17 @@ func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, 
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	return cmd, cfg, nil
+}
+
+// initSpec is the part of the spec that init acts on: the cgroup
+// resources are the parent's business, and leaving them out spares init
+// decoding them.
+func initSpec(s *specs.Spec) *specs.Spec {
+	c := *s
+	l := *s.Linux
+	l.Resources = nil
+	c.Linux = &l
+	return &c
 }
 
 func orFile(f, def *os.File) *os.File {
@@ -331,7 +331,7 @@ func (b *builder) handshake(ctx context.Context) error {
 	b.state = &State{
 		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
 		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
-		Annotations: b.spec.Annotations, Spec: b.spec,
+		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
 	}
 	if err := <-b.added; err != nil {
 		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
@@ -381,6 +381,9 @@ func (b *builder) finish() (*Container, error) {
 		return nil, fmt.Errorf("read init of %s: %w", b.opts.ID, err)
 	}
 	b.state.InitStartTime = start
+	if err := os.WriteFile(filepath.Join(b.dir, configFile), b.rawSpec, 0o600); err != nil {
+		return nil, fmt.Errorf("save config of %s: %w", b.opts.ID, err)
+	}
 	if err := writeState(b.dir, b.state); err != nil {
 		return nil, err
 	}

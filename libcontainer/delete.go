@@ -14,16 +14,13 @@ import (
 	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
-// Delete removes a container: its processes (when created, or when force
-// is set for a running or paused one), its cgroup and its state, then runs
-// the poststop hooks. A failing poststop hook is only a warning.
+// Delete removes a stopped container: its cgroup and its state, then runs
+// the poststop hooks. A container in any other state is refused, as the
+// runtime spec asks, unless force is set: its processes are killed first.
+// A failing poststop hook is only a warning.
 func (c *Container) Delete(ctx context.Context, force bool, warn io.Writer) error {
 	switch st := c.Status(); st {
 	case Stopped:
-	case Created:
-		if err := c.killAndWait(); err != nil {
-			return err
-		}
 	default:
 		if !force {
 			return fmt.Errorf("cannot delete container %s that is %s: stop it first or use --force", c.state.ID, st)
@@ -36,7 +33,7 @@ func (c *Container) Delete(ctx context.Context, force bool, warn io.Writer) erro
 		return err
 	}
 	st := c.state.ociState(Stopped)
-	if err := hooks.Run(ctx, hooks.Poststop, hooks.ForPoint(c.state.Spec.Hooks, hooks.Poststop), st); err != nil {
+	if err := hooks.Run(ctx, hooks.Poststop, hooks.ForPoint(c.state.Hooks, hooks.Poststop), st); err != nil {
 		fmt.Fprintf(warn, "warning: %v\n", err)
 	}
 	return nil
@@ -92,7 +89,7 @@ func (c *Container) destroy() error {
 			return fmt.Errorf("delete container %s: %w", c.state.ID, err)
 		}
 	}
-	if sharesHostMounts(c.state.Spec.Linux.Namespaces) {
+	if c.state.HostMounts {
 		if err := rootfs.Unmount(c.state.Rootfs); err != nil {
 			return fmt.Errorf("delete container %s: %w", c.state.ID, err)
 		}

@@ -41,17 +41,6 @@ type nsPlan struct {
 // hostMountNS says the container shares the runtime's mount namespace.
 func (p *nsPlan) hostMountNS() bool { return !p.newMount && !p.joinMount }
 
-// sharesHostMounts says whether a spec leaves the container in the
-// runtime's mount namespace, where its mounts must be undone on delete.
-func sharesHostMounts(list []specs.LinuxNamespace) bool {
-	for _, ns := range list {
-		if ns.Type == specs.MountNamespace {
-			return false
-		}
-	}
-	return true
-}
-
 type nsJoin struct {
 	kind specs.LinuxNamespaceType
 	path string

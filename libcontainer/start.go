@@ -35,7 +35,7 @@ func (c *Container) Start(ctx context.Context, warn io.Writer) error {
 	if len(out) > 1 {
 		return fmt.Errorf("start %s: %s", c.state.ID, out[1:])
 	}
-	if err := hooks.Run(ctx, hooks.Poststart, hooks.ForPoint(c.state.Spec.Hooks, hooks.Poststart), c.state.ociState(Running)); err != nil {
+	if err := hooks.Run(ctx, hooks.Poststart, hooks.ForPoint(c.state.Hooks, hooks.Poststart), c.state.ociState(Running)); err != nil {
 		fmt.Fprintf(warn, "warning: %v\n", err)
 	}
 	return nil

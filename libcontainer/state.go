@@ -53,10 +53,19 @@ type State struct {
 	Owner         string            `json:"owner"`
 	CgroupPath    string            `json:"cgroup_path"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
-	// Spec is the config the container was created from: poststart and
-	// poststop hooks must run as created, even if the bundle changes.
-	Spec *specs.Spec `json:"spec"`
+	// Hooks are the spec's hooks as created: poststart and poststop must
+	// run as they were, even if the bundle changes.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// HostMounts says the container has no mount namespace of its own, so
+	// its mounts live in the runtime's and are undone on delete.
+	HostMounts bool `json:"host_mounts,omitempty"`
 }
+
+// The whole spec is kept beside state.json, byte for byte as the bundle
+// had it, for the operations that need more than the state (exec). Every
+// command reads state.json; decoding a full spec each time would cost
+// them about a millisecond.
+const configFile = "config.json"
 
 var validID = regexp.MustCompile(`^[\w+\-.]+$`)
 
