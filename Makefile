@@ -3,6 +3,7 @@
 # installs the packages the tests need, then runs unit, integration and
 # conformance tests.
 
+SHELL    := /bin/bash
 GO       ?= go
 PREFIX   ?= /usr/local
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
