@@ -34,9 +34,10 @@ deps:
 
 test: deps build unit integration conformance
 
+# Everything but the end-to-end tests, which `integration` runs.
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/integration$$')
 
 # Root-only end-to-end tests: they drive bin/berth-runtime as a user would.
 integration: build
