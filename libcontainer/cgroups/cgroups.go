@@ -27,8 +27,9 @@ type Manager interface {
 	Add(pid int) error
 	// Set applies or updates resource limits.
 	Set(res *specs.LinuxResources) error
-	// Delete removes the cgroup directories in every hierarchy (only the
-	// leaf; parents such as "/berth" stay). It succeeds if they are gone.
+	// Delete removes the cgroup directories in every hierarchy, and the
+	// default parent "/berth" once no container is left in it. It succeeds
+	// if they are gone.
 	Delete() error
 	// Path is the resolved cgroup path, the value Load takes. It is an
 	// absolute path such as "/berth/abc" whenever the cgroup has the same path
@@ -71,6 +72,28 @@ func IsV2() bool {
 // absolute path is relative to the root of each hierarchy; a relative path is
 // relative to the calling process's own cgroup (per hierarchy on v1).
 func New(id, cgroupsPath string, res *specs.LinuxResources) (Manager, error) {
+	// A concurrent Delete may remove the default parent between its
+	// creation and our leaf's: that shows as ENOENT, and a retry makes it
+	// again.
+	var err error
+	for try := 0; try < 3; try++ {
+		var m Manager
+		if m, err = create(id, cgroupsPath, res); !errors.Is(err, fs.ErrNotExist) {
+			return m, err
+		}
+	}
+	return nil, err
+}
+
+// removeDefaultParents removes the "/berth" parent of each leaf dir when it
+// is empty; a parent still holding other containers stays (rmdir fails).
+func removeDefaultParents(leaves []string) {
+	for _, d := range leaves {
+		os.Remove(filepath.Dir(d))
+	}
+}
+
+func create(id, cgroupsPath string, res *specs.LinuxResources) (Manager, error) {
 	if IsV2() {
 		group, err := resolveV2(id, cgroupsPath, readSelfCgroup, hostMountRoots(mountinfo.FSTypeFilter("cgroup2")))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -192,11 +193,20 @@ func (m *v1Manager) Add(pid int) error {
 // Delete as ErrCgroupDeleted and skips hierarchies where the dir is gone,
 // which is the "already gone is fine" the runtime wants.
 func (m *v1Manager) Delete() error {
-	err := m.cg.Delete()
-	if err == nil || errors.Is(err, cgroup1.ErrCgroupDeleted) {
-		return nil
+	var dirs []string
+	for _, s := range m.cg.Subsystems() {
+		if d, ok := m.dir(s.Name()); ok {
+			dirs = append(dirs, d)
+		}
 	}
-	return fmt.Errorf("cgroups: delete %s: %w", m.Path(), err)
+	err := m.cg.Delete()
+	if err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return fmt.Errorf("cgroups: delete %s: %w", m.Path(), err)
+	}
+	if filepath.Dir(m.paths.all) == defaultParent {
+		removeDefaultParents(dirs)
+	}
+	return nil
 }
 
 // procsOrder is the hierarchy Procs reads: any joined one would do, pids and

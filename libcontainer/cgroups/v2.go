@@ -101,6 +101,9 @@ func (m *v2Manager) Delete() error {
 	if err := m.lib.Delete(); err != nil {
 		return fmt.Errorf("cgroups: delete %s: %w", m.dir, err)
 	}
+	if filepath.Dir(m.group) == defaultParent {
+		removeDefaultParents([]string{m.dir})
+	}
 	return nil
 }
 
