@@ -43,11 +43,7 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err := CheckID(o.ID); err != nil {
 		return nil, err
 	}
-	spec, raw, bundle, err := loadBundle(o.Bundle)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := planNamespaces(spec.Linux.Namespaces)
+	raw, bundle, err := readBundle(o.Bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +51,21 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opts: o, spec: spec, rawSpec: raw, bundle: bundle, plan: plan, dir: dir}
+	b := &builder{opts: o, rawSpec: raw, bundle: bundle, dir: dir, cgReady: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			b.abort()
 		}
 	}()
+	// The cgroup only needs its path: make it, and start the kernel's slow
+	// part of moving init into it, while the rest of the config is parsed.
+	go b.makeCgroup(peekCgroupsPath(raw))
+	if b.spec, err = parseSpec(raw, bundle); err != nil {
+		return nil, err
+	}
+	if b.plan, err = planNamespaces(b.spec.Linux.Namespaces); err != nil {
+		return nil, err
+	}
 	if err := b.start(); err != nil {
 		return nil, err
 	}
@@ -70,10 +75,32 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	return b.finish()
 }
 
+func (b *builder) makeCgroup(path string) {
+	defer close(b.cgReady)
+	b.cg, b.cgErr = cgroups.New(b.opts.ID, path, nil)
+	if b.cgErr == nil {
+		cgroups.PrimeAttach()
+	}
+}
+
+// cgroup waits for makeCgroup and applies the spec's resources.
+func (b *builder) cgroup() error {
+	<-b.cgReady
+	if b.cgErr != nil {
+		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, b.cgErr)
+	}
+	if err := b.cg.Set(withDefaultDevices(b.spec.Linux)); err != nil {
+		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
+	}
+	return nil
+}
+
 // builder holds what one Create has made so far, so abort can undo it.
 type builder struct {
 	opts    CreateOpts
 	spec    *specs.Spec
+	cgReady chan struct{} // closed once makeCgroup has set cg and cgErr
+	cgErr   error
 	rawSpec []byte
 	bundle  string
 	plan    *nsPlan
@@ -85,26 +112,43 @@ type builder struct {
 	added   chan error // result of moving init into its cgroup
 }
 
-func loadBundle(bundle string) (*specs.Spec, []byte, string, error) {
+func readBundle(bundle string) ([]byte, string, error) {
 	if bundle == "" {
 		bundle = "."
 	}
 	abs, err := filepath.Abs(bundle)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
+		return nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
 	}
 	b, err := os.ReadFile(filepath.Join(abs, configFile))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
+		return nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
 	}
+	return b, abs, nil
+}
+
+func parseSpec(raw []byte, bundle string) (*specs.Spec, error) {
 	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, nil, "", fmt.Errorf("parse %s/config.json: %w", abs, err)
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
 	}
 	if err := validateSpec(&spec); err != nil {
-		return nil, nil, "", fmt.Errorf("%s/config.json: %w", abs, err)
+		return nil, fmt.Errorf("%s/config.json: %w", bundle, err)
 	}
-	return &spec, b, abs, nil
+	return &spec, nil
+}
+
+// peekCgroupsPath reads only linux.cgroupsPath: decoding one string is
+// much cheaper than the whole spec. A config that does not parse gets ""
+// here and its error from parseSpec.
+func peekCgroupsPath(raw []byte) string {
+	var peek struct {
+		Linux struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	json.Unmarshal(raw, &peek)
+	return peek.Linux.CgroupsPath
 }
 
 func validateSpec(s *specs.Spec) error {
@@ -159,12 +203,9 @@ func (b *builder) start() error {
 			return fmt.Errorf("chown exec fifo for %s: %w", b.opts.ID, err)
 		}
 	}
-	cg, err := cgroups.New(b.opts.ID, b.spec.Linux.CgroupsPath, withDefaultDevices(b.spec.Linux))
-	if err != nil {
-		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
+	if err := b.cgroup(); err != nil {
+		return err
 	}
-	b.cg = cg
-	cgroups.PrimeAttach()
 	exe, err := sealedExe()
 	if err != nil {
 		return err
@@ -405,10 +446,11 @@ func (b *builder) abort() {
 		b.cmd.Process.Kill()
 		b.cmd.Wait()
 	}
+	<-b.cgReady
 	if b.cg != nil {
 		b.cg.Delete()
 	}
-	if b.plan.hostMountNS() {
+	if b.plan != nil && b.plan.hostMountNS() {
 		rootfs.Unmount(b.rootfs())
 	}
 	os.RemoveAll(b.dir)
