@@ -15,18 +15,39 @@ TAGS     := osusergo,netgo
 BIN      := $(CURDIR)/bin
 RUNC     ?= $(shell command -v runc 2>/dev/null)
 
-.PHONY: all build install deps test unit integration conformance bench clean
+# containerd, ctr and containerd's runc shim, built from the containerd v2
+# module pinned in go.mod (tools.go keeps the pin): the same version Berth's
+# shim and client import. Pure Go (no btrfs, so no C headers) and static.
+CONTAINERD_PKG     := github.com/containerd/containerd/v2
+CONTAINERD_VERSION  = $(shell $(GO) list -m -f '{{.Version}}' $(CONTAINERD_PKG))
+CONTAINERD_BINS    := $(BIN)/containerd $(BIN)/ctr $(BIN)/containerd-shim-runc-v2
+CONTAINERD_TAGS    := urfave_cli_no_docs,no_btrfs,osusergo,netgo
+CONTAINERD_LDFLAGS  = -s -w -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_VERSION) -X $(CONTAINERD_PKG)/version.Package=$(CONTAINERD_PKG)
+
+.PHONY: all build install deps test unit integration conformance bench clean containerd
 
 all: build
 
-build: $(BIN)/berth-runtime
+build: $(BIN)/berth-runtime containerd
 
 # Always rebuilt: go's own cache makes this cheap when nothing changed.
 .PHONY: $(BIN)/berth-runtime
 $(BIN)/berth-runtime:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
 
-install: build
+# containerd's own binaries, for the integration tests (containerd's runc
+# shim driving berth-runtime) and as the daemon `berth` manages. The shim is
+# built as containerd builds it: without the gRPC server (no_grpc).
+containerd: $(CONTAINERD_BINS)
+
+.PHONY: $(CONTAINERD_BINS)
+$(BIN)/containerd $(BIN)/ctr:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(CONTAINERD_TAGS)' -ldflags '$(CONTAINERD_LDFLAGS)' -o $@ $(CONTAINERD_PKG)/cmd/$(@F)
+
+$(BIN)/containerd-shim-runc-v2:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(CONTAINERD_TAGS),no_grpc' -ldflags '$(CONTAINERD_LDFLAGS)' -o $@ $(CONTAINERD_PKG)/cmd/$(@F)
+
+install: $(BIN)/berth-runtime
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 
 deps:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Berth's tests need on a fresh Debian machine: a static
-# busybox for test images and runc as the peer for conformance and bench.
-# Go modules come through `go` itself.
+# Installs what Berth's build and tests need on a fresh Debian machine: a
+# static busybox for test images, runc as the peer for conformance and
+# bench, gcc and libseccomp for the runtime's cgo parts. Go modules come
+# through `go` itself.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,8 @@ fi
 command -v runc >/dev/null || need+=(runc)
 command -v gcc >/dev/null || need+=(gcc)
 command -v ip >/dev/null || need+=(iproute2)
+# seccomp: libseccomp's headers and static library, found through pkg-config.
+pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev pkg-config)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -147,12 +148,28 @@ func TestKillSignals(t *testing.T) {
 	} {
 		b := busybox(t, nil, "sh", "-c", script)
 		id := newID(t)
-		r.must("create", "-b", b, id)
-		r.must("start", id)
+		done := make(chan result, 1)
+		go func() { done <- r.run("run", "-b", b, id) }()
 		r.waitStatus(id, "running")
-		r.must(append([]string{"kill", id}, tc.sig...)...)
-		r.waitStatus(id, "stopped")
-		r.must("delete", id)
+		// The shell may not have set its traps yet when it starts, and
+		// pid 1 ignores a signal it has no handler for: send until it
+		// exits.
+		var res result
+	wait:
+		for i := 0; ; i++ {
+			r.run(append([]string{"kill", id}, tc.sig...)...)
+			select {
+			case res = <-done:
+				break wait
+			case <-time.After(100 * time.Millisecond):
+			}
+			if i == 100 {
+				t.Fatalf("kill %v: container did not exit", tc.sig)
+			}
+		}
+		if res.code != tc.code {
+			t.Errorf("kill %v: exit %d, want %d (%s)", tc.sig, res.code, tc.code, res.stderr)
+		}
 	}
 	if res := r.run("kill", "nosuch", "KILL"); res.code != 1 || !strings.Contains(res.stderr, "does not exist") {
 		t.Fatalf("kill of a missing container: exit %d %q", res.code, res.stderr)

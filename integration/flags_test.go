@@ -10,17 +10,14 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer"
 )
 
 func TestConsoleSocket(t *testing.T) {
 	r := newRT(t)
 	sockPath := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sockPath, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenUnix(t, sockPath)
 	master := make(chan *os.File, 1)
 	go func() { master <- receivePty(t, ln) }()
 
@@ -58,27 +55,22 @@ func TestConsoleSocket(t *testing.T) {
 	}
 }
 
-// receivePty accepts one connection and takes the fd it carries.
+func listenUnix(t *testing.T, path string) *net.UnixListener {
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// receivePty takes the pty master that arrives on the console socket.
 func receivePty(t *testing.T, ln *net.UnixListener) *os.File {
-	conn, err := ln.AcceptUnix()
+	m, err := libcontainer.ReceivePty(ln)
 	if err != nil {
-		return nil
+		t.Log(err)
 	}
-	defer conn.Close()
-	buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil
-	}
-	return os.NewFile(uintptr(fds[0]), "pty-master")
+	return m
 }
 
 func readUntil(t *testing.T, f *os.File, want string) string {

@@ -69,3 +69,27 @@ func setupConsole(sockFd int, size *specs.Box) error {
 	}
 	return nil
 }
+
+// ReceivePty accepts one connection on a console socket and returns the
+// pty master it carries: the other end of --console-socket.
+func ReceivePty(ln *net.UnixListener) (*os.File, error) {
+	conn, err := ln.AcceptUnix()
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	defer conn.Close()
+	buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("console socket: no pty in the message (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("console socket: no pty in the message (%v)", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}

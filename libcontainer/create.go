@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -106,10 +104,8 @@ type builder struct {
 	plan    *nsPlan
 	dir     string
 	cg      cgroups.Manager
-	cmd     *exec.Cmd
-	conn    *syncConn
 	state   *State
-	added   chan error // result of moving init into its cgroup
+	*launcher
 }
 
 func readBundle(bundle string) ([]byte, string, error) {
@@ -206,120 +202,24 @@ func (b *builder) start() error {
 	if err := b.cgroup(); err != nil {
 		return err
 	}
-	exe, err := sealedExe()
+	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	defer exe.Close()
-	parentSock, childSock, err := socketPair()
-	if err != nil {
-		return err
+	b.launcher = &launcher{
+		id: b.opts.ID, plan: b.plan, cg: b.cg, preserveFds: b.opts.PreserveFds, fifo: fifoFile,
+		consoleSocket: b.opts.ConsoleSocket, terminal: b.spec.Process.Terminal,
+		uidMaps: b.spec.Linux.UIDMappings, gidMaps: b.spec.Linux.GIDMappings,
+		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
 	}
-	defer childSock.Close()
-	b.conn = newSyncConn(parentSock)
-	cmd, cfg, err := b.initCommand(exe, childSock)
-	if err != nil {
-		return err
-	}
-	cgfd, err := cgroups.OpenForClone(b.cg)
-	if err != nil {
-		return err
-	}
-	if cgfd != nil {
-		defer cgfd.Close()
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgfd.Fd())
-	}
-	if err := b.plan.onJoinedThread(cmd.Start); err != nil {
-		return fmt.Errorf("start container init for %s: %w", b.opts.ID, err)
-	}
-	b.cmd = cmd
-	for _, f := range cmd.ExtraFiles[b.opts.PreserveFds:] {
-		if f != childSock {
-			f.Close()
-		}
-	}
-	// Moving init into a v1 cgroup waits for the kernel (see
-	// cgroups.PrimeAttach): init makes its mounts meanwhile, and waits for
-	// msgCgroup only before it needs the cgroup.
-	b.added = make(chan error, 1)
-	if cgfd != nil {
-		b.added <- nil
-	} else {
-		go func() { b.added <- b.cg.Add(cmd.Process.Pid) }()
-	}
-	return b.conn.send(cfg)
-}
-
-func socketPair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("create init socket: %w", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "init-parent"), os.NewFile(uintptr(fds[1]), "init-child"), nil
-}
-
-// initCommand lays out init's fds: the preserved ones first at 3.., then
-// the sync socket, the exec fifo, the console socket, and last the sealed
-// binary itself. The binary goes through ExtraFiles because the path that
-// is exec'd is resolved in the child after its fds have been moved into
-// place: our own fd number for it could by then name another file.
-func (b *builder) initCommand(exe, childSock *os.File) (*exec.Cmd, *initConfig, error) {
 	cfg := &initConfig{
 		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: initSpec(b.spec),
 		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
 		UserNS:        b.plan.newUser || b.plan.joinsUser(),
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
-		PreserveFds:   b.opts.PreserveFds, ConsoleFd: -1,
+		PreserveFds:   b.opts.PreserveFds,
 	}
-	var extra []*os.File
-	for i := 0; i < b.opts.PreserveFds; i++ {
-		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
-	}
-	extra = append(extra, childSock)
-	pipeFd := 2 + len(extra)
-	fifo, err := os.OpenFile(filepath.Join(b.dir, execFifo), unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open exec fifo: %w", err)
-	}
-	extra = append(extra, fifo)
-	cfg.FifoFd = 2 + len(extra)
-	if b.opts.ConsoleSocket != "" {
-		if !b.spec.Process.Terminal {
-			return nil, nil, errors.New("--console-socket is only for containers with process.terminal set to true")
-		}
-		sock, err := dialConsoleSocket(b.opts.ConsoleSocket)
-		if err != nil {
-			return nil, nil, err
-		}
-		extra = append(extra, sock)
-		cfg.ConsoleFd = 2 + len(extra)
-	}
-	extra = append(extra, exe)
-	cmd := &exec.Cmd{
-		Path:       fmt.Sprintf("/proc/self/fd/%d", 2+len(extra)),
-		Args:       []string{"berth-runtime", "init"},
-		Env:        []string{envInitPipe + "=" + strconv.Itoa(pipeFd)},
-		ExtraFiles: extra,
-		Stdin:      orFile(b.opts.Stdin, os.Stdin),
-		Stdout:     orFile(b.opts.Stdout, os.Stdout),
-		Stderr:     orFile(b.opts.Stderr, os.Stderr),
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: b.plan.cloneFlags,
-		},
-	}
-	if env := b.plan.joinEnv(); env != "" {
-		cmd.Env = append(cmd.Env, env)
-	}
-	if b.plan.newUser {
-		cmd.SysProcAttr.UidMappings = idMaps(b.spec.Linux.UIDMappings)
-		cmd.SysProcAttr.GidMappings = idMaps(b.spec.Linux.GIDMappings)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-		// The child is still host root, which the mappings usually leave
-		// unmapped; becoming the namespace's root before exec keeps the
-		// capabilities the new namespace grants.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-	}
-	return cmd, cfg, nil
+	return b.launch(cfg)
 }
 
 // initSpec is the part of the spec that init acts on: the cgroup
@@ -331,21 +231,6 @@ func initSpec(s *specs.Spec) *specs.Spec {
 	l.Resources = nil
 	c.Linux = &l
 	return &c
-}
-
-func orFile(f, def *os.File) *os.File {
-	if f != nil {
-		return f
-	}
-	return def
-}
-
-func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, 0, len(m))
-	for _, e := range m {
-		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
-	}
-	return out
 }
 
 // hostID maps a container id to the host, -1 (leave as is) if unmapped.
@@ -382,7 +267,7 @@ func (b *builder) handshake(ctx context.Context) error {
 	}
 	msg, err := b.conn.recv()
 	if err != nil {
-		return b.initFailed(err)
+		return b.failed(err)
 	}
 	if msg == msgHooks {
 		st := b.state.ociState(Creating)
@@ -395,24 +280,13 @@ func (b *builder) handshake(ctx context.Context) error {
 			return err
 		}
 		if msg, err = b.conn.recv(); err != nil {
-			return b.initFailed(err)
+			return b.failed(err)
 		}
 	}
 	if msg != msgReady {
 		return fmt.Errorf("container init protocol: got %q, want %q", msg, msgReady)
 	}
 	return nil
-}
-
-// initFailed adds init's exit status to an error from the protocol.
-func (b *builder) initFailed(err error) error {
-	if !errors.Is(err, errInitDied) {
-		return err
-	}
-	if werr := b.cmd.Wait(); werr != nil {
-		return fmt.Errorf("%w: %w", err, werr)
-	}
-	return err
 }
 
 // finish records the created container.
@@ -439,10 +313,10 @@ func (b *builder) finish() (*Container, error) {
 
 // abort undoes a failed Create.
 func (b *builder) abort() {
-	if b.conn != nil {
+	if b.launcher != nil && b.conn != nil {
 		b.conn.f.Close()
 	}
-	if b.cmd != nil && b.cmd.Process != nil {
+	if b.launcher != nil && b.cmd != nil && b.cmd.Process != nil {
 		b.cmd.Process.Kill()
 		b.cmd.Wait()
 	}

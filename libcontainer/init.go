@@ -35,13 +35,16 @@ func Init() {
 		os.Exit(2)
 	}
 	os.Unsetenv(envInitPipe)
-	// Nothing may ptrace or read the init's memory from inside the
-	// container before exec resets this (the CVE-2016-9962 class).
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// (nsenter's constructor has already made this process non-dumpable.)
 	conn := newSyncConn(os.NewFile(uintptr(n), "init-sync"))
 	var cfg initConfig
 	if err := conn.dec.Decode(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "berth-runtime init: read config: %v\n", err)
+		os.Exit(1)
+	}
+	if cfg.Exec {
+		err := execProcess(conn, &cfg)
+		conn.send(syncMsg{Type: msgError, Error: err.Error()})
 		os.Exit(1)
 	}
 	p, err := setupContainer(conn, &cfg)
@@ -54,6 +57,30 @@ func Init() {
 	// After ready the parent is gone: stderr is all that is left to tell.
 	fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
 	os.Exit(127)
+}
+
+// execProcess is the container side of exec: it is already in the
+// container's namespaces (the parent and nsenter joined them). It returns
+// only on failure; on success the sync socket closes with the exec.
+func execProcess(conn *syncConn, cfg *initConfig) error {
+	if err := conn.expect(msgCgroup); err != nil {
+		return err
+	}
+	if cfg.ConsoleFd >= 0 {
+		if err := setupConsole(cfg.ConsoleFd, cfg.Spec.Process.ConsoleSize); err != nil {
+			return err
+		}
+	}
+	sc, err := planSeccomp(cfg.Spec.Linux.Seccomp, cfg)
+	if err != nil {
+		return err
+	}
+	p, err := prepareProcess(cfg.Spec.Process, false)
+	if err != nil {
+		return err
+	}
+	p.seccomp = sc
+	return p.exec(cfg.PreserveFds)
 }
 
 // setupContainer does everything up to the point where `create` returns.
@@ -92,6 +119,10 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
 		return nil, err
 	}
+	sc, err := planSeccomp(spec.Linux.Seccomp, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := rootfs.Enter(rcfg); err != nil {
 		return nil, err
 	}
@@ -106,10 +137,11 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 			return nil, err
 		}
 	}
-	p, err := prepareProcess(spec.Process)
+	p, err := prepareProcess(spec.Process, true)
 	if err != nil {
 		return nil, err
 	}
+	p.seccomp = sc
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return nil, err
 	}

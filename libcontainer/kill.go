@@ -6,11 +6,45 @@ import (
 )
 
 // Kill sends sig to the container's init. Only a stopped container refuses
-// it: created and paused containers can be signalled (a paused one receives
-// the signal once thawed, except SIGKILL, which works at once).
+// it. A paused container gets the signal when it is resumed, except
+// SIGKILL: a frozen process cannot die, so the container is thawed for it.
 func (c *Container) Kill(sig syscall.Signal) error {
-	if st := c.Status(); st == Stopped {
+	st := c.Status()
+	if st == Stopped {
 		return fmt.Errorf("%w: %s", ErrNotRunning, c.state.ID)
 	}
-	return c.state.signal(sig)
+	if err := c.state.signal(sig); err != nil {
+		return err
+	}
+	if st == Paused && sig == syscall.SIGKILL {
+		if cg, err := c.cgroup(); err == nil {
+			return cg.Thaw()
+		}
+	}
+	return nil
+}
+
+// KillAll sends sig to every process in the container's cgroup (runc's
+// kill --all). A stopped container is no error: what is left of it, if
+// anything, still gets the signal, and callers such as containerd's shim
+// use it to make sure nothing is left.
+func (c *Container) KillAll(sig syscall.Signal) error {
+	cg, err := c.cgroup()
+	if err != nil {
+		if c.Status() == Stopped {
+			return nil
+		}
+		return fmt.Errorf("kill all processes of %s: %w", c.state.ID, err)
+	}
+	pids, err := cg.Procs()
+	if err != nil {
+		return fmt.Errorf("kill all processes of %s: %w", c.state.ID, err)
+	}
+	for _, p := range pids {
+		syscall.Kill(p, sig)
+	}
+	if sig == syscall.SIGKILL {
+		cg.Thaw() // a frozen process cannot die
+	}
+	return nil
 }

@@ -21,11 +21,16 @@ type process struct {
 	path string // resolved program
 	env  []string
 	caps *capabilities.Set
+	// seccomp is loaded last but one: before the credentials drop when it
+	// needs CAP_SYS_ADMIN (no no_new_privs), else right before exec.
+	seccomp *seccompPlan
 }
 
 // prepareProcess checks everything about the user's program that can fail,
 // while `create` can still report it: the cwd, the program, the limits.
-func prepareProcess(p *specs.Process) (*process, error) {
+// A container's init makes its cwd if missing, as runc does; an exec'd
+// process only enters it.
+func prepareProcess(p *specs.Process, makeCwd bool) (*process, error) {
 	caps, err := capabilities.Parse(p.Capabilities)
 	if err != nil {
 		return nil, err
@@ -38,7 +43,7 @@ func prepareProcess(p *specs.Process) (*process, error) {
 			return nil, fmt.Errorf("set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE): %w", *p.OOMScoreAdj, err)
 		}
 	}
-	if err := enterCwd(p.Cwd); err != nil {
+	if err := enterCwd(p.Cwd, makeCwd); err != nil {
 		return nil, err
 	}
 	env := withHome(p.Env, int(p.User.UID))
@@ -52,9 +57,14 @@ func prepareProcess(p *specs.Process) (*process, error) {
 // enterCwd changes to the process's cwd and makes sure it is inside the
 // container's root: a cwd reached through a leaked host fd would give the
 // process a foothold on the host (the CVE-2024-21626 class).
-func enterCwd(cwd string) error {
-	if err := os.MkdirAll(cwd, 0o755); err != nil {
-		return fmt.Errorf("process.cwd %s: %w", cwd, err)
+func enterCwd(cwd string, makeIt bool) error {
+	if !filepath.IsAbs(cwd) {
+		return fmt.Errorf("process.cwd %q must be an absolute path", cwd)
+	}
+	if makeIt {
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			return fmt.Errorf("process.cwd %s: %w", cwd, err)
+		}
 	}
 	if err := unix.Chdir(cwd); err != nil {
 		return fmt.Errorf("process.cwd %s: %w", cwd, err)
@@ -151,10 +161,13 @@ func checkExecutable(p string) error {
 
 // exec switches to the container's credentials and runs the program.
 func (p *process) exec(preserveFds int) error {
-	if p.spec.NoNewPrivileges {
+	nnp := p.spec.NoNewPrivileges
+	if nnp {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
+	} else if err := p.seccomp.load(); err != nil {
+		return err
 	}
 	if err := p.caps.DropBounding(); err != nil {
 		return err
@@ -164,6 +177,11 @@ func (p *process) exec(preserveFds int) error {
 	}
 	if err := p.caps.Apply(); err != nil {
 		return err
+	}
+	if nnp {
+		if err := p.seccomp.load(); err != nil {
+			return err
+		}
 	}
 	umask := 0o022
 	if p.spec.User.Umask != nil {

@@ -38,7 +38,7 @@ const (
 var (
 	ErrNotExist   = errors.New("container does not exist")
 	ErrExist      = errors.New("container already exists")
-	ErrNotRunning = errors.New("container is not running")
+	ErrNotRunning = errors.New("container not running") // runc's words: containerd's shim matches them
 	ErrBadID      = errors.New("invalid container id")
 )
 

@@ -48,6 +48,9 @@ type syncMsg struct {
 
 // initConfig is everything init needs, sent once at the start.
 type initConfig struct {
+	// Exec marks a process joining a running container (exec) rather than
+	// a container's init: no rootfs, no hooks, no fifo.
+	Exec    bool        `json:"exec,omitempty"`
 	ID      string      `json:"id"`
 	Bundle  string      `json:"bundle"`
 	Rootfs  string      `json:"rootfs"`
@@ -64,6 +67,10 @@ type initConfig struct {
 	// own: see rootfs.Config.HostMountNS.
 	HostMountNS bool `json:"host_mount_ns"`
 	PreserveFds int  `json:"preserve_fds"`
+	// HostPid is this process's pid as the host sees it, and InitHostPid
+	// the container init's: a seccomp agent is told them.
+	HostPid     int `json:"host_pid"`
+	InitHostPid int `json:"init_host_pid"`
 	// Fd numbers inside init.
 	FifoFd    int `json:"fifo_fd"`
 	ConsoleFd int `json:"console_fd"` // -1 without --console-socket

@@ -2,8 +2,6 @@ package libcontainer
 
 import (
 	"errors"
-	"os/exec"
-	"syscall"
 )
 
 // ErrNotParent means this process did not start the container's init, so
@@ -16,14 +14,5 @@ func (c *Container) Wait() (int, error) {
 	if c.cmd == nil {
 		return -1, ErrNotParent
 	}
-	err := c.cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return -1, err
-	}
-	ws := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return waitCode(c.cmd)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,7 +50,8 @@ func run(args []string) int {
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.debug, "debug", false, "log debug output")
 	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "not supported: berth-runtime uses the cgroupfs driver")
-	root.AddCommand(specCmd(), createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g))
+	root.AddCommand(specCmd(), createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g),
+		execCmd(g), pauseCmd(g), resumeCmd(g), psCmd(g), updateCmd(g), eventsCmd(g), featuresCmd())
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -190,69 +190,57 @@ func runCmd(g *globals) *cobra.Command {
 }
 
 func runContainer(ctx context.Context, g *globals, o libcontainer.CreateOpts, detach, keep bool) error {
-	// Registering for signals costs a thread handoff per signal in Go's
-	// runtime (about 1 ms for all of them): do it while the container is
-	// being created, and be registered before its program starts.
-	sigs := make(chan os.Signal, 32)
-	registered := make(chan struct{})
-	if detach {
-		close(registered)
-	} else {
-		go func() { signal.Notify(sigs, forwarded...); close(registered) }()
-		defer signal.Stop(sigs)
-	}
-	c, err := libcontainer.Create(ctx, o)
-	<-registered
-	if err != nil {
+	c, code, err := startContainer(ctx, o, detach)
+	if err != nil || detach {
 		return err
 	}
-	if err := c.Start(ctx, os.Stderr); err != nil {
-		c.Delete(ctx, true, io.Discard)
-		return err
-	}
-	if detach {
-		return nil
-	}
-	done := make(chan struct{})
-	go forwardSignals(c, sigs, done)
-	code, err := c.Wait()
-	close(done)
 	if !keep {
-		if derr := c.Delete(ctx, true, os.Stderr); derr != nil && err == nil {
-			err = derr
+		if derr := c.Delete(ctx, true, os.Stderr); derr != nil {
+			return derr
 		}
-	}
-	if err != nil {
-		return err
 	}
 	return exitError{code}
 }
 
-// forwarded are the signals `run` passes on to the container's init: all
-// that a process can catch, but SIGCHLD (ours) and SIGURG (the Go runtime's).
-var forwarded = func() []os.Signal {
-	var list []os.Signal
-	for s := syscall.Signal(1); s <= 31; s++ {
-		switch s {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG,
-			syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGPROF:
-			continue
+// startContainer creates and starts the container and, unless detach,
+// waits for it, relaying signals, or the caller's terminal when the
+// process has one and no --console-socket takes it.
+func startContainer(ctx context.Context, o libcontainer.CreateOpts, detach bool) (*libcontainer.Container, int, error) {
+	var c *libcontainer.Container
+	start := func(ready func()) (waiter, error) {
+		var err error
+		if c, err = libcontainer.Create(ctx, o); err != nil {
+			return nil, err
 		}
-		list = append(list, s)
-	}
-	return list
-}()
-
-func forwardSignals(c *libcontainer.Container, sigs chan os.Signal, done chan struct{}) {
-	for {
-		select {
-		case s := <-sigs:
-			syscall.Kill(c.InitPid(), s.(syscall.Signal))
-		case <-done:
-			return
+		ready()
+		if err := c.Start(ctx, os.Stderr); err != nil {
+			c.Delete(ctx, true, io.Discard)
+			return nil, err
 		}
+		return initWaiter{c}, nil
 	}
+	if !detach && o.ConsoleSocket == "" && wantsTerminal(o.Bundle) {
+		code, err := runWithTerminal(func(sock string, ready func()) (waiter, error) {
+			o.ConsoleSocket = sock
+			return start(ready)
+		})
+		return c, code, err
+	}
+	sigs, ready, stop := catchSignals(detach)
+	defer stop()
+	w, err := start(ready)
+	if err != nil || detach {
+		return c, 0, err
+	}
+	code, err := waitForwarding(w, sigs)
+	return c, code, err
 }
+
+// initWaiter lets a container's init be waited for like an exec'd process.
+type initWaiter struct{ c *libcontainer.Container }
+
+func (w initWaiter) Wait() (int, error) { return w.c.Wait() }
+func (w initWaiter) Pid() int           { return w.c.InitPid() }
 
 func stateCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -298,10 +286,13 @@ func killCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if all {
+				return c.KillAll(sig)
+			}
 			return c.Kill(sig)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "accepted for runc compatibility; the signal goes to init")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "send the signal to every process of the container")
 	return cmd
 }
 

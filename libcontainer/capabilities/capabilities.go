@@ -72,21 +72,29 @@ func (s *Set) DropBounding() error {
 }
 
 // Apply sets the effective, permitted, inheritable and ambient sets of the
-// calling thread. Call it on the locked thread that will exec.
+// calling thread. Call it on the locked thread that will exec. The ambient
+// set is cleared first whatever the spec says: it must not keep anything
+// the runtime itself had.
 func (s *Set) Apply() error {
 	c, err := capability.NewPid2(0)
 	if err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
-	c.Clear(capability.CAPS | capability.AMBIENT)
-	for _, kind := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE, capability.AMBIENT} {
+	c.Clear(capability.CAPS)
+	for _, kind := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE} {
 		c.Set(kind, s.caps[kind]...)
 	}
 	if err := c.Apply(capability.CAPS); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
 	}
-	if err := c.Apply(capability.AMBIENT); err != nil {
-		return fmt.Errorf("raise ambient capabilities: %w", err)
+	if err := capability.ResetAmbient(); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	// An ambient capability must also be permitted and inheritable; runc
+	// ignores the ones that are not (bundles from `runc spec` list ambient
+	// ones alone), and so do we, rather than refuse the container.
+	for _, cp := range s.caps[capability.AMBIENT] {
+		capability.SetAmbient(true, cp)
 	}
 	return nil
 }

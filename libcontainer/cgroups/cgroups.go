@@ -9,6 +9,7 @@
 package cgroups
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,6 +46,14 @@ type Manager interface {
 	Thaw() error
 	// Frozen reports whether the cgroup is frozen.
 	Frozen() (bool, error)
+	// Stats reads the cgroup's resource usage.
+	Stats() (*Stats, error)
+	// NotifyOOM reports each time the cgroup runs out of memory, until ctx
+	// ends or the cgroup is gone (v2: has no process left); then the
+	// channel is closed, after the OOMs signalled before the end are
+	// delivered. The caller must read it until it is closed. It fails
+	// with ErrControllerMissing when the cgroup has no memory controller.
+	NotifyOOM(ctx context.Context) (<-chan struct{}, error)
 }
 
 var (

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,12 @@ static int kind_flag(const char *kind) {
 }
 
 __attribute__((constructor)) static void berth_nsjoin(void) {
+	// A container's init or exec process must not be ptraced or have its
+	// memory read by the container before it has dropped to the
+	// container's credentials and exec'd (the CVE-2016-9962 class): it
+	// holds the runtime's fds until then. Set it before joining anything.
+	if (getenv("_BERTH_INITPIPE") != NULL) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
 	const char *env = getenv("_BERTH_NSJOIN");
 	if (env == NULL || *env == '\0') return;
 	char *list = strdup(env);
@@ -52,6 +59,11 @@ __attribute__((constructor)) static void berth_nsjoin(void) {
 		if (fd < 0) die("open namespace", path);
 		if (setns(fd, flag) < 0) die("join namespace", path);
 		close(fd);
+		// Joining a user namespace keeps our host uid, which it may not
+		// map: become its root, as runc does, so the process acts as the
+		// container's root from here on.
+		if (flag == CLONE_NEWUSER && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+			die("become root in user namespace", path);
 	}
 	free(list);
 }

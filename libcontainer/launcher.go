@@ -1,0 +1,198 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer/cgroups"
+)
+
+// launcher starts a process of the container — create's init or an exec'd
+// one — from the sealed runtime binary, in the planned namespaces and the
+// container's cgroup, and opens the sync socket to it. What differs
+// between the two is in initConfig.
+type launcher struct {
+	id            string
+	plan          *nsPlan
+	cg            cgroups.Manager
+	preserveFds   int
+	consoleSocket string
+	terminal      bool
+	fifo          *os.File // create only: the exec fifo, O_PATH
+	// uidMaps and gidMaps are written for a new user namespace.
+	uidMaps, gidMaps      []specs.LinuxIDMapping
+	stdin, stdout, stderr *os.File
+
+	conn  *syncConn
+	cmd   *exec.Cmd
+	added chan error // result of moving the process into its cgroup
+}
+
+// launch starts the process and sends it cfg. The process then waits for
+// msgCgroup, which the caller sends once added reports success.
+func (l *launcher) launch(cfg *initConfig) error {
+	exe, err := sealedExe()
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		return err
+	}
+	defer childSock.Close()
+	l.conn = newSyncConn(parentSock)
+	cmd, err := l.command(cfg, exe, childSock)
+	if err != nil {
+		parentSock.Close()
+		return err
+	}
+	cgfd, err := cgroups.OpenForClone(l.cg)
+	if err != nil {
+		return err
+	}
+	if cgfd != nil {
+		defer cgfd.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgfd.Fd())
+	}
+	err = l.plan.onJoinedThread(cmd.Start)
+	for _, f := range cmd.ExtraFiles[l.preserveFds:] {
+		if f != childSock {
+			f.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("start process of container %s: %w", l.id, err)
+	}
+	l.cmd = cmd
+	// Moving a process into a v1 cgroup waits for the kernel (see
+	// cgroups.PrimeAttach): the process gets on with its own set-up
+	// meanwhile, and waits for msgCgroup only before it needs the cgroup.
+	l.added = make(chan error, 1)
+	if cgfd != nil {
+		l.added <- nil
+	} else {
+		go func() { l.added <- l.cg.Add(cmd.Process.Pid) }()
+	}
+	cfg.HostPid = cmd.Process.Pid
+	if cfg.InitHostPid == 0 {
+		cfg.InitHostPid = cmd.Process.Pid
+	}
+	if err := l.conn.send(cfg); err != nil {
+		return l.failed(errInitDied)
+	}
+	return nil
+}
+
+// failed adds the process's exit status to an error from the protocol:
+// when it died, how it died is the useful part (its own message, if any,
+// went to its stderr).
+func (l *launcher) failed(err error) error {
+	if !errors.Is(err, errInitDied) {
+		return err
+	}
+	if werr := l.cmd.Wait(); werr != nil {
+		return fmt.Errorf("%w: %w", err, werr)
+	}
+	return err
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create init socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "init-parent"), os.NewFile(uintptr(fds[1]), "init-child"), nil
+}
+
+// command lays out the process's fds: the preserved ones first at 3..,
+// then the sync socket, the exec fifo, the console socket, and last the
+// sealed binary itself. The binary goes through ExtraFiles because the
+// path that is exec'd is resolved in the child after its fds have been
+// moved into place: our own fd number for it could by then name another
+// file.
+func (l *launcher) command(cfg *initConfig, exe, childSock *os.File) (*exec.Cmd, error) {
+	var extra []*os.File
+	for i := 0; i < l.preserveFds; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	extra = append(extra, childSock)
+	pipeFd := 2 + len(extra)
+	cfg.FifoFd, cfg.ConsoleFd = -1, -1
+	if l.fifo != nil {
+		extra = append(extra, l.fifo)
+		cfg.FifoFd = 2 + len(extra)
+	}
+	if l.consoleSocket != "" {
+		if !l.terminal {
+			return nil, errors.New("--console-socket is only for a process with a terminal (process.terminal true, or -t)")
+		}
+		sock, err := dialConsoleSocket(l.consoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, sock)
+		cfg.ConsoleFd = 2 + len(extra)
+	}
+	extra = append(extra, exe)
+	cmd := &exec.Cmd{
+		Path:        fmt.Sprintf("/proc/self/fd/%d", 2+len(extra)),
+		Args:        []string{"berth-runtime", "init"},
+		Env:         []string{envInitPipe + "=" + strconv.Itoa(pipeFd)},
+		ExtraFiles:  extra,
+		Stdin:       orFile(l.stdin, os.Stdin),
+		Stdout:      orFile(l.stdout, os.Stdout),
+		Stderr:      orFile(l.stderr, os.Stderr),
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: l.plan.cloneFlags},
+	}
+	if env := l.plan.joinEnv(); env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
+	if l.plan.newUser {
+		cmd.SysProcAttr.UidMappings = idMaps(l.uidMaps)
+		cmd.SysProcAttr.GidMappings = idMaps(l.gidMaps)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// The child is still host root, which the mappings usually leave
+		// unmapped; becoming the namespace's root before exec keeps the
+		// capabilities the new namespace grants.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
+	return cmd, nil
+}
+
+func orFile(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, 0, len(m))
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)})
+	}
+	return out
+}
+
+// waitCode waits for cmd and returns its exit code the way a shell
+// reports it: the status, or 128+signal.
+func waitCode(cmd *exec.Cmd) (int, error) {
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return -1, err
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
