@@ -161,6 +161,17 @@ func checkExecutable(p string) error {
 
 // exec switches to the container's credentials and runs the program.
 func (p *process) exec(preserveFds int) error {
+	umask := 0o022
+	if p.spec.User.Umask != nil {
+		umask = int(*p.spec.User.Umask)
+	}
+	unix.Umask(umask)
+	// Every fd past the preserved ones closes at exec: no host fd reaches
+	// the container. One syscall instead of walking /proc/self/fd, made
+	// before the seccomp filter, which may not know close_range.
+	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
 	nnp := p.spec.NoNewPrivileges
 	if nnp {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -182,16 +193,6 @@ func (p *process) exec(preserveFds int) error {
 		if err := p.seccomp.load(); err != nil {
 			return err
 		}
-	}
-	umask := 0o022
-	if p.spec.User.Umask != nil {
-		umask = int(*p.spec.User.Umask)
-	}
-	unix.Umask(umask)
-	// Every fd past the preserved ones closes at exec: no host fd reaches
-	// the container. One syscall instead of walking /proc/self/fd.
-	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
 	if err := syscall.Exec(p.path, p.spec.Args, p.env); err != nil {
 		return fmt.Errorf("exec %s: %w", p.path, err)
