@@ -37,10 +37,13 @@ func TestNewNamespaces(t *testing.T) {
 	r := newRT(t)
 	b := busybox(t, func(s *specs.Spec) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		// Two ranges, as a user's subuid allocation may give.
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 1000}, {ContainerID: 1000, HostID: 300000, Size: 64536}}
 		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 		s.Hostname = "inside"
-	}, "sh", "-c", nsLinks+"; echo pid1 $$; echo host $(hostname); cat /proc/self/uid_map")
+	}, "sh", "-c", nsLinks+"; echo pid1 $$; echo host $(hostname); cat /proc/self/uid_map; "+
+		// mknod is not allowed in a user namespace: the devices are bound.
+		"[ -c /dev/null ] && echo hi > /dev/null && echo devnull-ok")
 	openToMappedRoot(t, b)
 	res := r.run("run", "-b", b, newID(t))
 	if res.code != 0 {
@@ -52,7 +55,7 @@ func TestNewNamespaces(t *testing.T) {
 			t.Errorf("%s namespace: container %q, host %q: want a new one", kind, ns[kind], hostNS(t, kind))
 		}
 	}
-	for _, want := range []string{"pid1 1\n", "host inside\n", "100000"} {
+	for _, want := range []string{"pid1 1\n", "host inside\n", "100000", "300000", "devnull-ok"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("output %q lacks %q", res.stdout, want)
 		}
