@@ -28,12 +28,19 @@ CONTAINERD_LDFLAGS  = -s -w -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_VE
 
 all: build
 
-build: $(BIN)/berth-runtime containerd
+build: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2 containerd
 
 # Always rebuilt: go's own cache makes this cheap when nothing changed.
 .PHONY: $(BIN)/berth-runtime
 $(BIN)/berth-runtime:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
+
+# Berth's containerd shim (runtime type io.containerd.berth.v2). Built like
+# berth-runtime: it is also the container's init (libcontainer re-execs
+# it), so it links the nsenter constructor and starts without a loader.
+.PHONY: $(BIN)/containerd-shim-berth-v2
+$(BIN)/containerd-shim-berth-v2:
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/shim
 
 # containerd's own binaries, for the integration tests (containerd's runc
 # shim driving berth-runtime) and as the daemon `berth` manages. The shim is
@@ -47,8 +54,9 @@ $(BIN)/containerd $(BIN)/ctr:
 $(BIN)/containerd-shim-runc-v2:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(CONTAINERD_TAGS),no_grpc' -ldflags '$(CONTAINERD_LDFLAGS)' -o $@ $(CONTAINERD_PKG)/cmd/$(@F)
 
-install: $(BIN)/berth-runtime
+install: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
+	install -D -m 0755 $(BIN)/containerd-shim-berth-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-berth-v2
 
 deps:
 	bash hack/deps.sh

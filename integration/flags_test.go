@@ -11,6 +11,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berthrt/berth/libcontainer"
 )
 
@@ -24,7 +26,7 @@ func TestConsoleSocket(t *testing.T) {
 	b := busybox(t, func(s *specs.Spec) {
 		s.Process.Terminal = true
 		s.Process.ConsoleSize = &specs.Box{Height: 33, Width: 101}
-	}, "sh", "-c", "tty; stty size; echo typed:$(head -n1)")
+	}, "sh", "-c", "tty; stty size; echo typed:$(head -n1); stty size")
 	id := newID(t)
 	r.must("create", "--console-socket", sockPath, "-b", b, id)
 	var m *os.File
@@ -38,9 +40,12 @@ func TestConsoleSocket(t *testing.T) {
 	}
 	defer m.Close()
 	r.must("start", id)
+	out := readUntil(t, m, "33 101")
+	// The holder of the master resizes the terminal mid-session.
+	unix.IoctlSetWinsize(int(m.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 150})
 	m.Write([]byte("hello\n"))
-	out := readUntil(t, m, "typed:hello")
-	for _, want := range []string{"/dev/pts/0", "33 101", "typed:hello"} {
+	out += readUntil(t, m, "50 150")
+	for _, want := range []string{"/dev/pts/0", "33 101", "typed:hello", "50 150"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("terminal output %q lacks %q", out, want)
 		}

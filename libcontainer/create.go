@@ -29,6 +29,14 @@ type CreateOpts struct {
 	// PreserveFds passes the runtime's fds 3 .. 3+PreserveFds-1 to the
 	// container at the same numbers.
 	PreserveFds int
+	// ListenFds are systemd socket activation fds (ListenFdsFromEnv): the
+	// runtime's fds 3 .. 3+ListenFds-1 go to the container at the same
+	// numbers, before the PreserveFds ones (which then start at
+	// 3+ListenFds), and the process gets LISTEN_FDS and LISTEN_PID=1.
+	ListenFds int
+	// NotifySocket is the runtime's NOTIFY_SOCKET: the container gets a
+	// socket of its own, relayed by StartNotify (notify_socket.go).
+	NotifySocket string
 	// Stdio of the container when it has no terminal; nil means the
 	// runtime's own.
 	Stdin, Stdout, Stderr *os.File
@@ -62,6 +70,9 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 		return nil, err
 	}
 	if b.plan, err = planNamespaces(b.spec.Linux.Namespaces); err != nil {
+		return nil, err
+	}
+	if err := b.systemdAndMounts(); err != nil {
 		return nil, err
 	}
 	if err := b.start(); err != nil {
@@ -106,6 +117,9 @@ type builder struct {
 	cg      cgroups.Manager
 	state   *State
 	*launcher
+
+	// mountSources are the mounts made for init (idmap.go).
+	mountSources []mountSource
 }
 
 func readBundle(bundle string) ([]byte, string, error) {
@@ -207,7 +221,7 @@ func (b *builder) start() error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	b.launcher = &launcher{
-		id: b.opts.ID, plan: b.plan, cg: b.cg, preserveFds: b.opts.PreserveFds, fifo: fifoFile,
+		id: b.opts.ID, plan: b.plan, cg: b.cg, preserveFds: b.opts.ListenFds + b.opts.PreserveFds, fifo: fifoFile,
 		consoleSocket: b.opts.ConsoleSocket, terminal: b.spec.Process.Terminal,
 		uidMaps: b.spec.Linux.UIDMappings, gidMaps: b.spec.Linux.GIDMappings,
 		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
@@ -217,8 +231,9 @@ func (b *builder) start() error {
 		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
 		UserNS:        b.plan.newUser || b.plan.joinsUser(),
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
-		PreserveFds:   b.opts.PreserveFds,
+		PreserveFds:   b.opts.ListenFds + b.opts.PreserveFds,
 	}
+	cfg.DetachedMounts = mountSourceIndices(b.mountSources)
 	return b.launch(cfg)
 }
 
@@ -259,11 +274,20 @@ func (b *builder) handshake(ctx context.Context) error {
 		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
 		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
 	}
+	if len(b.mountSources) > 0 {
+		if err := b.sendDetachedMounts(b.mountSources, b.plan.joinPath(specs.MountNamespace), b.containerUserns); err != nil {
+			return b.failed(err)
+		}
+	}
 	if err := <-b.added; err != nil {
 		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
 	}
 	if err := b.conn.send(syncMsg{Type: msgCgroup}); err != nil {
-		return err
+		// init may have failed first: its message is the one to show.
+		if _, rerr := b.conn.recv(); rerr != nil {
+			err = rerr
+		}
+		return b.failed(err)
 	}
 	msg, err := b.conn.recv()
 	if err != nil {
@@ -315,6 +339,9 @@ func (b *builder) finish() (*Container, error) {
 func (b *builder) abort() {
 	if b.launcher != nil && b.conn != nil {
 		b.conn.f.Close()
+	}
+	if b.launcher != nil && b.mountSock != nil {
+		b.mountSock.Close()
 	}
 	if b.launcher != nil && b.cmd != nil && b.cmd.Process != nil {
 		b.cmd.Process.Kill()

@@ -103,9 +103,13 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	rcfg := &rootfs.Config{
 		Rootfs: cfg.Rootfs, Spec: spec, NoPivot: cfg.NoPivot, UserNS: cfg.UserNS,
 		BundleDir: cfg.Bundle, JoinCgroup: joinCgroup, HostMountNS: cfg.HostMountNS,
+		DetachedMount: cfg.detachedMountFunc(),
 	}
 	if err := rootfs.Prepare(rcfg); err != nil {
 		return nil, err
+	}
+	if len(cfg.DetachedMounts) > 0 {
+		unix.Close(cfg.MountFd)
 	}
 	if cfg.PauseForHooks {
 		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {

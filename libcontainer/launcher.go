@@ -33,6 +33,10 @@ type launcher struct {
 	conn  *syncConn
 	cmd   *exec.Cmd
 	added chan error // result of moving the process into its cgroup
+
+	// mountSock sends init its detached mounts (idmap.go); nil when
+	// initConfig.DetachedMounts is empty.
+	mountSock *os.File
 }
 
 // launch starts the process and sends it cfg. The process then waits for
@@ -49,7 +53,15 @@ func (l *launcher) launch(cfg *initConfig) error {
 	}
 	defer childSock.Close()
 	l.conn = newSyncConn(parentSock)
-	cmd, err := l.command(cfg, exe, childSock)
+	var childMounts *os.File
+	if len(cfg.DetachedMounts) > 0 {
+		if l.mountSock, childMounts, err = mountFdPair(); err != nil {
+			parentSock.Close()
+			return err
+		}
+		defer childMounts.Close()
+	}
+	cmd, err := l.command(cfg, exe, childSock, childMounts)
 	if err != nil {
 		parentSock.Close()
 		return err
@@ -64,7 +76,7 @@ func (l *launcher) launch(cfg *initConfig) error {
 	}
 	err = l.plan.onJoinedThread(cmd.Start)
 	for _, f := range cmd.ExtraFiles[l.preserveFds:] {
-		if f != childSock {
+		if f != childSock && f != childMounts {
 			f.Close()
 		}
 	}
@@ -113,18 +125,22 @@ func socketPair() (*os.File, *os.File, error) {
 }
 
 // command lays out the process's fds: the preserved ones first at 3..,
-// then the sync socket, the exec fifo, the console socket, and last the
-// sealed binary itself. The binary goes through ExtraFiles because the
-// path that is exec'd is resolved in the child after its fds have been
-// moved into place: our own fd number for it could by then name another
-// file.
-func (l *launcher) command(cfg *initConfig, exe, childSock *os.File) (*exec.Cmd, error) {
+// then the sync socket, the mount fd socket, the exec fifo, the console
+// socket, and last the sealed binary itself. The binary goes through
+// ExtraFiles because the path that is exec'd is resolved in the child
+// after its fds have been moved into place: our own fd number for it
+// could by then name another file.
+func (l *launcher) command(cfg *initConfig, exe, childSock, childMounts *os.File) (*exec.Cmd, error) {
 	var extra []*os.File
 	for i := 0; i < l.preserveFds; i++ {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
 	extra = append(extra, childSock)
 	pipeFd := 2 + len(extra)
+	if childMounts != nil {
+		extra = append(extra, childMounts)
+		cfg.MountFd = 2 + len(extra)
+	}
 	cfg.FifoFd, cfg.ConsoleFd = -1, -1
 	if l.fifo != nil {
 		extra = append(extra, l.fifo)

@@ -16,8 +16,9 @@ import (
 //	parent (berth-runtime create)              init (sealed re-exec, new namespaces)
 //	  start init
 //	  ---- initConfig --------------------------> read config
-//	  add init's pid to the cgroup                 mounts (rootfs.Prepare) until
-//	                                               the first cgroup mount
+//	  ---- detached mounts, if any (idmap.go), ---> mounts (rootfs.Prepare) until
+//	       on a socket of their own                  the first cgroup mount
+//	  add init's pid to the cgroup
 //	  ---- msgCgroup ---------------------------> cgroup namespace, rest of mounts
 //	  <--- msgHooks (only if the spec has      ---
 //	       prestart/createRuntime hooks)
@@ -74,6 +75,10 @@ type initConfig struct {
 	// Fd numbers inside init.
 	FifoFd    int `json:"fifo_fd"`
 	ConsoleFd int `json:"console_fd"` // -1 without --console-socket
+	// DetachedMounts are the spec mounts (indices) the parent makes and
+	// sends on the socket at MountFd: see idmap.go.
+	DetachedMounts []int `json:"detached_mounts,omitempty"`
+	MountFd        int   `json:"mount_fd,omitempty"`
 }
 
 // Environment variables that carry fd numbers to init before the config.

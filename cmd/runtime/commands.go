@@ -139,6 +139,8 @@ func (f *createFlags) opts(g *globals, id string) libcontainer.CreateOpts {
 	return libcontainer.CreateOpts{
 		Root: g.root, ID: id, Bundle: f.bundle, PidFile: f.pidFile,
 		ConsoleSocket: f.consoleSocket, NoPivot: f.noPivot, PreserveFds: f.preserveFds,
+		// systemd's socket activation and sd_notify pass through, as in runc.
+		ListenFds: libcontainer.ListenFdsFromEnv(), NotifySocket: os.Getenv("NOTIFY_SOCKET"),
 	}
 }
 
@@ -167,7 +169,13 @@ func startCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.Start(cmd.Context(), os.Stderr)
+			// Under systemd, start returns once the container says READY=1.
+			relay, err := c.StartNotify(cmd.Context(), os.Stderr, os.Getenv("NOTIFY_SOCKET"))
+			if err != nil {
+				return err
+			}
+			defer relay.Close()
+			return relay.WaitReady(cmd.Context(), c.InitPid())
 		},
 	}
 }
@@ -207,15 +215,30 @@ func runContainer(ctx context.Context, g *globals, o libcontainer.CreateOpts, de
 // process has one and no --console-socket takes it.
 func startContainer(ctx context.Context, o libcontainer.CreateOpts, detach bool) (*libcontainer.Container, int, error) {
 	var c *libcontainer.Container
+	var relay *libcontainer.NotifyRelay
+	defer func() { relay.Close() }()
 	start := func(ready func()) (waiter, error) {
 		var err error
 		if c, err = libcontainer.Create(ctx, o); err != nil {
 			return nil, err
 		}
 		ready()
-		if err := c.Start(ctx, os.Stderr); err != nil {
+		if relay, err = c.StartNotify(ctx, os.Stderr, o.NotifySocket); err != nil {
 			c.Delete(ctx, true, io.Discard)
 			return nil, err
+		}
+		// As runc: -d returns once the container is ready; in the
+		// foreground the runtime is the main pid systemd watches. The
+		// container runs either way: a failed relay is only a warning.
+		relayReady := func(mainPid int) {
+			if err := relay.WaitReady(ctx, mainPid); err != nil {
+				fmt.Fprintf(os.Stderr, "warning: %v\n", err)
+			}
+		}
+		if detach {
+			relayReady(c.InitPid())
+		} else {
+			go relayReady(os.Getpid())
 		}
 		return initWaiter{c}, nil
 	}

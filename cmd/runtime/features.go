@@ -55,8 +55,9 @@ func runtimeFeatures() *features.Features {
 			Apparmor: &features.Apparmor{Enabled: &no},
 			Selinux:  &features.Selinux{Enabled: &no},
 			IntelRdt: &features.IntelRdt{Enabled: &no},
-			// rootfs refuses the idmap and ridmap options.
-			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},
+			// idmap and ridmap binds are made by the runtime with
+			// open_tree and mount_setattr (libcontainer/idmap.go).
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &yes}},
 			NetDevices:      &features.NetDevices{Enabled: &no},
 		},
 		Annotations: map[string]string{"org.berthrt.berth.version": version},
@@ -75,15 +76,14 @@ func knownCapabilities() []string {
 }
 
 // mountOptions are the options libcontainer/rootfs/options.go acts on: its
-// flag, propagation and recursive-attribute tables plus bind, rbind and
-// tmpcopyup. Other options go to the filesystem as data; idmap and ridmap
-// are refused. Keep in step with options.go (the rootfs package exports no
-// list).
+// flag, propagation and recursive-attribute tables plus bind, rbind,
+// tmpcopyup, idmap and ridmap. Other options go to the filesystem as data.
+// Keep in step with options.go (the rootfs package exports no list).
 var mountOptions = []string{
-	"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime",
+	"async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "iversion", "lazytime",
 	"loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand",
 	"norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev",
-	"rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev", "rnodiratime", "rnoexec",
+	"rdiratime", "relatime", "remount", "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec",
 	"rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro", "rprivate", "rrelatime", "rro",
 	"rrw", "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw", "shared",
 	"silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable",

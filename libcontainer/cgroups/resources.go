@@ -1,13 +1,16 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // need is one controller a resource request depends on.
@@ -146,4 +149,23 @@ func blkioWeightOK(path string, w uint16) error {
 // deviceString is a device number pair as control files write it.
 func deviceString(major, minor int64) string {
 	return strings.Join([]string{strconv.FormatInt(major, 10), strconv.FormatInt(minor, 10)}, ":")
+}
+
+// explainEINVAL adds the likely reason to the kernel's bare "invalid
+// argument" for the writes where it is not the value's format: these come
+// up through `update`, which changes one knob of a live cgroup.
+func explainEINVAL(err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	switch filepath.Base(pe.Path) {
+	case "cpu.rt_runtime_us":
+		return fmt.Errorf("%w (a realtime runtime must fit in what the parent cgroup's cpu.rt_runtime_us grants)", err)
+	case "cpu.shares", "cpu.weight":
+		return fmt.Errorf("%w (out of range, or the cgroup is SCHED_IDLE: cpu.idle 1 takes no shares)", err)
+	case "memory.memsw.limit_in_bytes", "memory.limit_in_bytes":
+		return fmt.Errorf("%w (the memory limit must not exceed the memory+swap limit)", err)
+	}
+	return err
 }

@@ -31,12 +31,12 @@ func (m *v1Manager) Set(res *specs.LinuxResources) error {
 		return fmt.Errorf("cgroups: %s: linux.resources.unified needs cgroup v2", m.Path())
 	}
 	if err := m.cg.Update(libraryV1Resources(res)); err != nil {
-		return fmt.Errorf("cgroups: set resources on %s: %w", m.Path(), err)
+		return fmt.Errorf("cgroups: set resources on %s: %w", m.Path(), explainEINVAL(err))
 	}
 	steps := []func(*specs.LinuxResources) error{m.setMemory, m.setCPUExtras, m.setPidsMax, m.setBlkioWeights, m.setHugetlb, m.setNetPrio}
 	for _, step := range steps {
 		if err := step(res); err != nil {
-			return err
+			return explainEINVAL(err)
 		}
 	}
 	return nil

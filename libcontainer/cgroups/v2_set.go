@@ -32,7 +32,7 @@ func (m *v2Manager) Set(res *specs.LinuxResources) error {
 		return err
 	}
 	if err := m.lib.Update(m.libraryResources(res)); err != nil {
-		return fmt.Errorf("cgroups: set resources on %s: %w", m.dir, err)
+		return fmt.Errorf("cgroups: set resources on %s: %w", m.dir, explainEINVAL(err))
 	}
 	steps := []func(*specs.LinuxResources) error{m.setMemory, m.setIOWeights, m.setCPUExtras, m.setHugetlbRsvd, m.setUnified, m.setDevices}
 	for _, step := range steps {

@@ -123,6 +123,10 @@ func (m fakeMounter) SetAttrRecursive(target string, attr *unix.MountAttr) error
 	return m.f.record(fmt.Sprintf("setattr %s set=%#x clr=%#x", m.f.show(target), attr.Attr_set, attr.Attr_clr))
 }
 
+func (m fakeMounter) MoveMount(f *os.File, target string) error {
+	return m.f.record(fmt.Sprintf("move_mount %s %s", f.Name(), m.f.show(target)))
+}
+
 type fakeNodes struct{ f *fakeSys }
 
 // Mknodat leaves a regular file behind so that the code after it (open,
@@ -162,7 +166,7 @@ func (f *fakeSys) specMounts() []string {
 	for i, c := range f.calls {
 		f := strings.Fields(c)
 		deviceBind := len(f) == 5 && strings.HasPrefix(f[1], "/dev/") && f[2] == "{root}"+f[1] && f[4] == "BIND"
-		if i >= 2 && !deviceBind && (f[0] == "mount" || f[0] == "umount" || f[0] == "setattr") {
+		if i >= 2 && !deviceBind && (f[0] == "mount" || f[0] == "umount" || f[0] == "setattr" || f[0] == "move_mount") {
 			out = append(out, c)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 // request is one spec mount, parsed.
 type request struct {
 	m      *specs.Mount
+	index  int    // in spec.Mounts
 	dest   string // absolute, cleaned container path
 	source string // host path for binds, m.Source otherwise
 	opts   mountOptions
@@ -33,9 +34,10 @@ func (p *preparer) errorf(req *request, err error, step string, args ...any) err
 	return fmt.Errorf("%s: %s: %w", where, fmt.Sprintf(step, args...), err)
 }
 
-func (p *preparer) newRequest(m *specs.Mount) (*request, error) {
+func (p *preparer) newRequest(i int, m *specs.Mount) (*request, error) {
 	req := &request{
 		m:      m,
+		index:  i,
 		dest:   filepath.Join("/", m.Destination),
 		source: m.Source,
 		opts:   parseMountOptions(m.Options),
@@ -45,8 +47,12 @@ func (p *preparer) newRequest(m *specs.Mount) (*request, error) {
 	if m.Type == "bind" && !req.opts.isBind() {
 		req.opts.flags |= unix.MS_BIND
 	}
-	if req.opts.idmap != "" {
-		return nil, p.errorf(req, errors.ErrUnsupported, "option %s", req.opts.idmap)
+	if req.idmapped() {
+		// The runtime made the mount; this only checks the request is
+		// one, for the same message as the runtime's.
+		if _, err := IDMapOf(m, p.cfg.BundleDir); err != nil {
+			return nil, p.errorf(req, err, "")
+		}
 	}
 	if !req.opts.isBind() || req.opts.flags&unix.MS_REMOUNT != 0 {
 		return req, nil
@@ -63,9 +69,9 @@ func (p *preparer) newRequest(m *specs.Mount) (*request, error) {
 	return req, nil
 }
 
-// mount performs one spec mount.
-func (p *preparer) mount(m *specs.Mount) error {
-	req, err := p.newRequest(m)
+// mount performs spec.Mounts[i].
+func (p *preparer) mount(i int, m *specs.Mount) error {
+	req, err := p.newRequest(i, m)
 	if err != nil {
 		return err
 	}
@@ -85,11 +91,18 @@ func (p *preparer) mount(m *specs.Mount) error {
 }
 
 func (p *preparer) mountBind(req *request) error {
-	fi, err := os.Stat(req.source)
+	detached, err := p.detached(req)
+	if err != nil {
+		return err
+	}
+	if detached != nil {
+		defer detached.Close()
+	}
+	isDir, err := p.bindSourceIsDir(req, detached)
 	if err != nil {
 		return p.errorf(req, err, "")
 	}
-	t, err := p.root.create(req.dest, fi.IsDir())
+	t, err := p.root.create(req.dest, isDir)
 	if err != nil {
 		return p.errorf(req, err, "create mount point")
 	}
@@ -97,9 +110,13 @@ func (p *preparer) mountBind(req *request) error {
 	if err := p.checkProcDest(req, t.rel); err != nil {
 		return err
 	}
-	bindFlags := req.opts.flags & (unix.MS_BIND | unix.MS_REC)
-	if err := p.sys.mnt.Mount(req.source, t.path(), "", bindFlags, ""); err != nil {
-		return p.errorf(req, err, "")
+	if detached != nil {
+		err = p.attachDetached(req, detached, t)
+	} else if err = p.sys.mnt.Mount(req.source, t.path(), "", req.opts.flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
+		err = p.errorf(req, err, "")
+	}
+	if err != nil {
+		return err
 	}
 	if err := t.reopen(); err != nil {
 		return p.errorf(req, err, "")
@@ -111,6 +128,19 @@ func (p *preparer) mountBind(req *request) error {
 		}
 	}
 	return p.applyPropagation(req, t)
+}
+
+// bindSourceIsDir says whether the bind's source is a directory: the mount
+// point to create must be of the same kind.
+func (p *preparer) bindSourceIsDir(req *request, detached *os.File) (bool, error) {
+	if detached != nil {
+		return isDirFile(detached)
+	}
+	fi, err := os.Stat(req.source)
+	if err != nil {
+		return false, err
+	}
+	return fi.IsDir(), nil
 }
 
 // remount changes an existing mount at the destination.

@@ -16,6 +16,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -52,6 +53,12 @@ type Config struct {
 	// chroot, and the caller must Unmount the rootfs when the container is
 	// deleted.
 	HostMountNS bool
+	// DetachedMount, when set, returns the detached mount (open_tree(2))
+	// the runtime made for the bind mount spec.Mounts[i], or nil when it
+	// made none; Prepare attaches it instead of binding the source. It is
+	// called once per bind mount, in order. Every idmapped mount needs one
+	// (see detached.go).
+	DetachedMount func(i int) (*os.File, error)
 }
 
 // Prepare sets the rootfs up before the root changes: it detaches the mount
@@ -135,7 +142,7 @@ func prepare(cfg *Config, sys *system) error {
 			}
 			join = nil
 		}
-		if err := p.mount(&cfg.Spec.Mounts[i]); err != nil {
+		if err := p.mount(i, &cfg.Spec.Mounts[i]); err != nil {
 			return err
 		}
 	}

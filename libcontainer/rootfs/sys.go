@@ -21,6 +21,9 @@ type mounter interface {
 	// SetAttrRecursive applies mount_setattr(2) attributes to target and
 	// every mount below it.
 	SetAttrRecursive(target string, attr *unix.MountAttr) error
+	// MoveMount attaches the detached mount f (from open_tree(2)) at
+	// target.
+	MoveMount(f *os.File, target string) error
 }
 
 // nodeMaker creates device nodes and gives them their owner.
@@ -84,6 +87,12 @@ func (realMounter) Unmount(target string, flags int) error {
 
 func (realMounter) SetAttrRecursive(target string, attr *unix.MountAttr) error {
 	return unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, attr)
+}
+
+// MoveMount follows target's symlinks: target is a /proc/self/fd/N magic
+// link to a mount point held open, as for mount(2).
+func (realMounter) MoveMount(f *os.File, target string) error {
+	return unix.MoveMount(int(f.Fd()), "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_SYMLINKS)
 }
 
 type realNodes struct{}

@@ -1,0 +1,351 @@
+package integration
+
+// Helpers for the tests of Berth's own shim (containerd-shim-berth-v2)
+// under the private containerd of containerd_helpers_test.go. containerd
+// finds the shim on its PATH, which the harness starts with the bin dir
+// first.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// berthRuntime is the runtime type the shim serves.
+	berthRuntime = "io.containerd.berth.v2"
+	// berthShimRoot is the shim's default libcontainer root (plus the
+	// namespace): what it leaves there after a test is a leak.
+	berthShimRoot = "/run/containerd/berth"
+)
+
+// startShimContainerd is startContainerd for tests of the Berth shim: it
+// skips when the shim is not built, and adds the checks that the shim
+// left nothing behind in its state root.
+func startShimContainerd(t *testing.T) *ctrd {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(containerdBinDir(), "containerd-shim-berth-v2")); err != nil {
+		t.Skipf("containerd-shim-berth-v2 not built (run `make build`): %v", err)
+	}
+	c := startContainerd(t)
+	// Runs before the harness's cleanup (LIFO) but after every subtest's.
+	t.Cleanup(c.checkShimState)
+	return c
+}
+
+// checkShimState reports (and removes) libcontainer state that the shim
+// left for this run's containers.
+func (c *ctrd) checkShimState() {
+	root := filepath.Join(berthShimRoot, ctrdNamespace)
+	for _, id := range c.knownIDs() {
+		dir := filepath.Join(root, id)
+		if _, err := os.Stat(dir); err == nil {
+			c.t.Errorf("cleanup: shim state %s was left behind", dir)
+			exec.Command(runtimeBin, "--root", root, "delete", "--force", id).Run()
+		}
+	}
+	os.Remove(root) // only when empty
+}
+
+// shimRunArgs is `run --runtime io.containerd.berth.v2 [flags] IMAGE ID
+// ARGS...`.
+func (c *ctrd) shimRunArgs(flags []string, id string, args ...string) []string {
+	a := []string{"run", "--runtime", berthRuntime, "--fifo-dir", c.fifoDir}
+	a = append(a, flags...)
+	a = append(a, ctrdImage, id)
+	return append(a, args...)
+}
+
+// shimDetached runs `sleep 300` detached (no IO) under the Berth shim, with
+// extra ctr run flags, and waits until it runs.
+func (c *ctrd) shimDetached(t *testing.T, flags ...string) string {
+	t.Helper()
+	id := c.container(t)
+	c.mustCtr(c.shimRunArgs(append([]string{"--detach", "--null-io"}, flags...), id, "sleep", "300")...)
+	c.waitTask(id, "RUNNING")
+	return id
+}
+
+// ctrStdin runs ctr with stdin from a pipe: ready is called once ctr has
+// started, and the input is written and the pipe closed after it returns.
+// (ctr only sends CloseIO for an EOF that comes after it made the task or
+// exec: an EOF before that would leave the process's stdin open.)
+func (c *ctrd) ctrStdin(ready func(), input string, args ...string) result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "ctr"), c.ctrArgs(args...)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out, errf := tempFile(c.t), tempFile(c.t)
+	cmd.Stdout, cmd.Stderr = out, errf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	ready()
+	io.WriteString(in, input)
+	in.Close()
+	cmd.Wait()
+	res := result{stdout: readAll(out), stderr: readAll(errf), code: -1}
+	if cmd.ProcessState != nil && ctx.Err() == nil {
+		res.code = cmd.ProcessState.ExitCode()
+	}
+	return res
+}
+
+// ctrStderr is what ctr printed for the user: its own log lines (such as
+// the cgroup v1 deprecation warning) left out.
+func ctrStderr(s string) string {
+	var out []string
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if strings.HasPrefix(line, "time=\"") && strings.Contains(line, " level=") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "")
+}
+
+// client is a containerd client for what ctr cannot do (update).
+func (c *ctrd) client() (*containerd.Client, context.Context) {
+	c.t.Helper()
+	cl, err := containerd.New(c.sock)
+	if err != nil {
+		c.t.Fatalf("containerd client: %v", err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl, namespaces.WithNamespace(context.Background(), ctrdNamespace)
+}
+
+// updateMemory sets a task's memory limit through the task API's Update.
+func (c *ctrd) updateMemory(id string, limit int64) error {
+	cl, ctx := c.client()
+	ctr, err := cl.LoadContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return task.Update(ctx, containerd.WithResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
+}
+
+// taskPid is the host pid of a task's init, from `ctr task ls`.
+func (c *ctrd) taskPid(id string) int {
+	c.t.Helper()
+	for _, line := range strings.Split(c.mustCtr("task", "ls"), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+			pid, _ := strconv.Atoi(f[1])
+			return pid
+		}
+	}
+	c.t.Fatalf("task %s is not listed%s", id, c.diagnostics())
+	return 0
+}
+
+// parentPid reads a process's parent from /proc: a container's init is a
+// child of the shim that runs it.
+func parentPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// eventWatch is `ctr events` running in the background, its output in a
+// file the test reads as it grows.
+type eventWatch struct {
+	t   *testing.T
+	out *os.File
+	cmd *exec.Cmd
+}
+
+func (c *ctrd) watchEvents(t *testing.T) *eventWatch {
+	t.Helper()
+	w := &eventWatch{t: t, out: tempFile(t)}
+	w.cmd = exec.Command(filepath.Join(c.bin, "ctr"), c.ctrArgs("events")...)
+	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			w.cmd.Process.Kill()
+			w.cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	// ctr subscribes before it prints anything: give it a moment, so
+	// that the events of what the test does next are seen.
+	time.Sleep(300 * time.Millisecond)
+	return w
+}
+
+// topics lists the topics of the events about container id, in order.
+func (w *eventWatch) topics(id string) []string {
+	var out []string
+	for _, line := range strings.Split(readAll(w.out), "\n") {
+		if !strings.Contains(line, `"`+id+`"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "/tasks/") {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// waitTopics waits until id's events include every one of want, in that
+// order (others may come between), and returns all of id's topics.
+func (w *eventWatch) waitTopics(id string, d time.Duration, want ...string) []string {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got := w.topics(id)
+		if isSubsequence(want, got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("events of %s: got %v, want %v in order; all events:\n%s", id, got, want, readAll(w.out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func isSubsequence(want, got []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+// cgroupFile reads a file of the container's cgroup: ctr puts it at
+// /<namespace>/<id>; on v1 ctrl names the hierarchy.
+func cgroupFile(ctrl, id, file string) (string, error) {
+	p := filepath.Join("/sys/fs/cgroup", ctrl, ctrdNamespace, id, file)
+	if isDir("/sys/fs/cgroup/unified") || !isDir(filepath.Join("/sys/fs/cgroup", ctrl)) {
+		if _, err := os.Stat(p); err != nil {
+			p = filepath.Join("/sys/fs/cgroup", ctrdNamespace, id, file) // pure v2
+		}
+	}
+	b, err := os.ReadFile(p)
+	return strings.TrimSpace(string(b)), err
+}
+
+// restart stops containerd and starts it again with the same config and
+// state, as an upgrade or a crash does; its containers keep running.
+func (c *ctrd) restart() {
+	c.t.Helper()
+	c.stopDaemon()
+	logf, err := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer logf.Close()
+	c.exited = make(chan struct{})
+	c.cmd = exec.Command(filepath.Join(c.bin, "containerd"), "--config", filepath.Join(c.root, "config.toml"))
+	c.cmd.Env = append(os.Environ(), "PATH="+c.bin+":"+os.Getenv("PATH"))
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	cmd, exited := c.cmd, c.exited
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for c.ctr("version").code != 0 {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("containerd did not come back after a restart\n%s", c.tail(c.log, 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// mountedUnder says whether anything is mounted at or below dir.
+func mountedUnder(dir string) bool { return len(mountsUnder(dir)) > 0 }
+
+func pidAlive(pid int) bool { return unix.Kill(pid, 0) == nil && alive(pid) }
+
+// waitExec waits until `ctr task ps` shows the exec id in the task.
+func (c *ctrd) waitExec(id, execID string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.mustCtr("task", "ps", id), execID) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("exec %s does not show in ctr task ps %s%s", execID, id, c.diagnostics())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runWithRuncOptions runs `sh -c 'exit 7'` in a container made through the
+// client with runc's runtime options (some of which cannot apply to berth)
+// and returns its exit code.
+func (c *ctrd) runWithRuncOptions(t *testing.T) int {
+	t.Helper()
+	cl, ctx := c.client()
+	img, err := cl.GetImage(ctx, ctrdImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.container(t)
+	ropts := &runcoptions.Options{BinaryName: "/no/such/runc", SystemdCgroup: false, NoNewKeyring: true}
+	ctr, err := cl.NewContainer(ctx, id, containerd.WithImage(img), containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", "exit 7")),
+		containerd.WithRuntime(berthRuntime, ropts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatalf("new task with runc options: %v", err)
+	}
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st := <-statusC
+	if _, err := task.Delete(ctx); err != nil {
+		t.Errorf("delete task: %v", err)
+	}
+	return int(st.ExitCode())
+}

@@ -1,0 +1,144 @@
+// Package options reads the runtime options containerd passes to the shim
+// and keeps them in the bundle, where `shim delete` finds them again.
+//
+// containerd sends runc's Options (io.containerd.runc.v1.Options) for
+// runtimes configured like runc, or the generic runtimeoptions with a TOML
+// body or file (CRI does that for any other runtime type). Berth honours
+// the fields that mean something to an in-process runtime (Root,
+// NoPivotRoot, IoUid/IoGid, ShimCgroup) and ignores the rest; an option
+// type it does not know is ignored too, never fatal.
+package options
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/typeurl/v2"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultRoot is the state root when the options name none; the
+// containerd namespace is appended, as runc's shim does.
+const DefaultRoot = "/run/containerd/berth"
+
+// fileName is where the options are kept in a container's bundle.
+const fileName = "berth-options.json"
+
+// Options are the runtime options the shim acts on.
+type Options struct {
+	// Root is libcontainer's state root (without the namespace).
+	Root        string `json:"root,omitempty" toml:"Root"`
+	NoPivotRoot bool   `json:"no_pivot_root,omitempty" toml:"NoPivotRoot"`
+	// IoUID and IoGID own the stdio pipes (0 is root, the default).
+	IoUID uint32 `json:"io_uid,omitempty" toml:"IoUid"`
+	IoGID uint32 `json:"io_gid,omitempty" toml:"IoGid"`
+	// ShimCgroup is a cgroup the shim process is moved into.
+	ShimCgroup string `json:"shim_cgroup,omitempty" toml:"ShimCgroup"`
+	// Ignored lists the options that were given but do not apply, for
+	// the log.
+	Ignored []string `json:"-" toml:"-"`
+}
+
+// StateRoot is libcontainer's root for the namespace ns.
+func (o *Options) StateRoot(ns string) string {
+	root := o.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	return filepath.Join(root, ns)
+}
+
+// FromAny decodes the options of a create request. It fails only on an
+// option type it knows but cannot read; nil or an unknown type gives the
+// defaults.
+func FromAny(a typeurl.Any) (*Options, error) {
+	o := &Options{}
+	if a == nil || len(a.GetValue()) == 0 {
+		return o, nil
+	}
+	v, err := typeurl.UnmarshalAny(a)
+	if err != nil {
+		o.Ignored = append(o.Ignored, "options of unknown type "+a.GetTypeUrl())
+		return o, nil
+	}
+	switch v := v.(type) {
+	case *runcoptions.Options:
+		fromRunc(o, v)
+	case *runtimeoptions.Options:
+		if err := fromTOML(o, v); err != nil {
+			return nil, err
+		}
+	default:
+		o.Ignored = append(o.Ignored, fmt.Sprintf("options of type %T", v))
+	}
+	return o, nil
+}
+
+func fromRunc(o *Options, v *runcoptions.Options) {
+	o.Root, o.NoPivotRoot, o.IoUID, o.IoGID, o.ShimCgroup = v.Root, v.NoPivotRoot, v.IoUid, v.IoGid, v.ShimCgroup
+	for name, set := range map[string]bool{
+		"BinaryName":    v.BinaryName != "",
+		"SystemdCgroup": v.SystemdCgroup,
+		"NoNewKeyring":  v.NoNewKeyring,
+		"CriuImagePath": v.CriuImagePath != "",
+		"CriuWorkPath":  v.CriuWorkPath != "",
+	} {
+		if set {
+			o.Ignored = append(o.Ignored, name)
+		}
+	}
+}
+
+// fromTOML reads the generic options' TOML body (or file) with runc's
+// option names.
+func fromTOML(o *Options, v *runtimeoptions.Options) error {
+	body := v.ConfigBody
+	if len(body) == 0 && v.ConfigPath != "" {
+		b, err := os.ReadFile(v.ConfigPath)
+		if err != nil {
+			return fmt.Errorf("runtime options file: %w", err)
+		}
+		body = b
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if err := toml.Unmarshal(body, o); err != nil {
+		return fmt.Errorf("runtime options: %w", err)
+	}
+	return nil
+}
+
+// Write keeps o in the bundle.
+func Write(bundle string, o *Options) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("save runtime options: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, fileName), b, 0o600); err != nil {
+		return fmt.Errorf("save runtime options: %w", err)
+	}
+	return nil
+}
+
+// Read returns the options kept in the bundle, or the defaults if there
+// are none.
+func Read(bundle string) (*Options, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, fileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return &Options{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read runtime options: %w", err)
+	}
+	var o Options
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("read runtime options: %w", err)
+	}
+	return &o, nil
+}

@@ -1,0 +1,77 @@
+package options
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func mustAny(t *testing.T, v any) typeurl.Any {
+	t.Helper()
+	a, err := typeurl.MarshalAnyToProto(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestFromAny(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "opts.toml")
+	if err := os.WriteFile(file, []byte("Root = \"/from/file\"\nIoUid = 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   typeurl.Any
+		want Options
+	}{
+		{"nil", nil, Options{}},
+		{"empty any", &anypb.Any{}, Options{}},
+		{"runc", mustAny(t, &runcoptions.Options{Root: "/r", NoPivotRoot: true, IoUid: 1, IoGid: 2, ShimCgroup: "/s", BinaryName: "runc"}),
+			Options{Root: "/r", NoPivotRoot: true, IoUID: 1, IoGID: 2, ShimCgroup: "/s", Ignored: []string{"BinaryName"}}},
+		{"toml body", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("Root = \"/b\"\nNoPivotRoot = true\nUnknown = 3\n")}),
+			Options{Root: "/b", NoPivotRoot: true}},
+		{"toml file", mustAny(t, &runtimeoptions.Options{ConfigPath: file}), Options{Root: "/from/file", IoUID: 5}},
+		{"unknown type", &anypb.Any{TypeUrl: "example.com/unknown", Value: []byte{1, 2, 3}},
+			Options{Ignored: []string{"options of unknown type example.com/unknown"}}},
+	} {
+		got, err := FromAny(tc.in)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(*got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.name, *got, tc.want)
+		}
+	}
+	if _, err := FromAny(mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("Root = ")})); err == nil {
+		t.Error("a TOML body that does not parse was accepted")
+	}
+}
+
+func TestWriteRead(t *testing.T) {
+	dir := t.TempDir()
+	if o, err := Read(dir); err != nil || o.Root != "" {
+		t.Fatalf("Read of a bundle without options: %+v, %v", o, err)
+	}
+	if err := Write(dir, &Options{Root: "/x", IoUID: 3}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Read(dir)
+	if err != nil || o.Root != "/x" || o.IoUID != 3 {
+		t.Fatalf("Read after Write: %+v, %v", o, err)
+	}
+	if got := o.StateRoot("ns"); got != "/x/ns" {
+		t.Errorf("StateRoot = %s", got)
+	}
+	if got := (&Options{}).StateRoot("ns"); got != DefaultRoot+"/ns" {
+		t.Errorf("default StateRoot = %s", got)
+	}
+}
