@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +40,9 @@ func TestBerthShim(t *testing.T) {
 		{"RunTTY", shimRunTTY},
 		{"Exec", shimExec},
 		{"ExecTTY", shimExecTTY},
+		{"ExecFailure", shimExecFailure},
+		{"StoppedState", shimStoppedState},
+		{"DeleteCreated", shimDeleteCreated},
 		{"KillExitCode", shimKillExitCode},
 		{"KillExecAndAll", shimKillExecAndAll},
 		{"ForceDeleteStopped", shimForceDeleteStopped},
@@ -142,6 +149,101 @@ func shimExecTTY(t *testing.T, c *ctrd) {
 	p.typeLine("exit 5")
 	if code := p.wait(30 * time.Second); code != 5 {
 		t.Fatalf("ctr task exec -t sh; exit 5: exit %d; terminal: %q%s", code, p.output(), c.diagnostics())
+	}
+}
+
+// An exec that cannot start fails with the reason, and leaves the task
+// and the exec id as they were.
+func shimExecFailure(t *testing.T, c *ctrd) {
+	id := c.shimDetached(t)
+	r := c.ctr("task", "exec", "--exec-id", "bad", id, "/no/such/program")
+	if r.code == 0 || !strings.Contains(r.stderr, "/no/such/program") {
+		t.Fatalf("exec of a missing program: exit %d, stderr %q; want a failure naming it%s", r.code, r.stderr, c.diagnostics())
+	}
+	if st := c.tasks()[id]; st != "RUNNING" {
+		t.Errorf("after a failed exec, task %s is %q, want RUNNING", id, st)
+	}
+	if r := c.ctr("task", "exec", "--exec-id", "bad", id, "true"); r.code != 0 {
+		t.Errorf("exec with the failed exec's id: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// A task that exited keeps its status for Wait and State until deleted.
+func shimStoppedState(t *testing.T, c *ctrd) {
+	id := c.container(t)
+	c.mustCtr(c.shimRunArgs([]string{"--detach", "--null-io"}, id, "sh", "-c", "exit 9")...)
+	c.waitTask(id, "STOPPED")
+	cl, ctx := c.client()
+	ctr, err := cl.LoadContainer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		st, err := task.Status(ctx)
+		if err != nil || st.ExitStatus != 9 {
+			t.Fatalf("status of the exited task: %+v, %v; want exit status 9", st, err)
+		}
+		ch, err := task.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := (<-ch).ExitCode(); code != 9 {
+			t.Fatalf("wait on the exited task: %d, want 9", code)
+		}
+	}
+	if err := task.Kill(ctx, unix.SIGTERM); err == nil {
+		t.Errorf("a signal to the exited task's init succeeded, want not found")
+	}
+	st, err := task.Delete(ctx)
+	if err != nil || st.ExitCode() != 9 {
+		t.Fatalf("delete of the exited task: %v, %v; want exit status 9", st, err)
+	}
+}
+
+// A task that was created and never started can be deleted: its waiting
+// init is killed and nothing of it is left.
+func shimDeleteCreated(t *testing.T, c *ctrd) {
+	cl, ctx := c.client()
+	img, err := cl.GetImage(ctx, ctrdImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.container(t)
+	ctr, err := cl.NewContainer(ctx, id, containerd.WithImage(img), containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sleep", "300")),
+		containerd.WithRuntime(berthRuntime, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := int(task.Pid())
+	if st := c.tasks()[id]; st != "CREATED" {
+		t.Errorf("new task is %q, want CREATED", st)
+	}
+	// Straight to the task service: the client would kill the task first.
+	resp, err := cl.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	if err != nil {
+		t.Fatalf("delete of a created task: %v%s", err, c.diagnostics())
+	}
+	if resp.ExitStatus != 137 {
+		t.Errorf("delete of a created task: exit status %d, want 137 (killed)", resp.ExitStatus)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pidAlive(pid) || isDir(filepath.Join(berthShimRoot, ctrdNamespace, id)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after deleting the created task: init alive %v, state left %v", pidAlive(pid), isDir(filepath.Join(berthShimRoot, ctrdNamespace, id)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := cgroupFile("pids", id, "cgroup.procs"); err == nil {
+		t.Errorf("the cgroup of the deleted created task is still there")
 	}
 }
 

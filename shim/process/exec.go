@@ -70,7 +70,7 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 	if sock != nil {
 		defer sock.Close()
 	}
-	opts := libcontainer.ExecOpts{Process: e.spec, IgnorePaused: false}
+	opts := libcontainer.ExecOpts{Process: e.spec}
 	if sock != nil {
 		opts.ConsoleSocket = sock.Path()
 		if opts.Stdin, opts.Stdout, opts.Stderr, err = nullStdio(); err != nil {

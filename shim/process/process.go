@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,5 +170,3 @@ type lock struct {
 
 // statusLocked reads the status; the caller holds mu.
 func (l *lock) statusLocked() Status { return l.state.Status() }
-
-func bundlePath(bundle, name string) string { return filepath.Join(bundle, name) }
