@@ -79,7 +79,7 @@ conformance: build
 	CONFORMANCE_MIN=34 CONFORMANCE_PEER_SUBSET=1 bash integration/conformance/run.sh $(BIN)/berth-runtime $(RUNC)
 
 bench: build
-	$(GO) run ./bench -berth $(BIN)/berth-runtime $(BENCHFLAGS)
+	$(GO) run ./bench -berth $(BIN)/berth-runtime -bin $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)

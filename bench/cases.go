@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,17 +22,36 @@ var allCases = []benchCase{
 	{"cycle /bin/true", cycleOnce},
 }
 
-// selectCases maps the -case flag to the cases to run.
-func selectCases(which string) ([]benchCase, error) {
-	switch which {
-	case "all":
-		return allCases, nil
-	case "run":
-		return allCases[:1], nil
-	case "cycle":
-		return allCases[1:], nil
+// selection is what -case asks for: runtime cases, then the shim cases.
+type selection struct {
+	runtime          []benchCase
+	shimRun, shimMem bool
+}
+
+// selectCases maps the -case flag, a comma-separated list, to the cases
+// to run, in the order all runs them.
+func selectCases(which string) (selection, error) {
+	var sel selection
+	want := map[string]bool{}
+	for _, name := range strings.Split(which, ",") {
+		switch name {
+		case "all":
+			want["run"], want["cycle"], want["shim-run"], want["shim-mem"] = true, true, true, true
+		case "shim":
+			want["shim-run"], want["shim-mem"] = true, true
+		case "run", "cycle", "shim-run", "shim-mem":
+			want[name] = true
+		default:
+			return sel, fmt.Errorf("-case %q: want a comma-separated list of run, cycle, shim-run, shim-mem, shim or all", which)
+		}
 	}
-	return nil, fmt.Errorf("-case %q: want run, cycle or all", which)
+	for i, name := range []string{"run", "cycle"} {
+		if want[name] {
+			sel.runtime = append(sel.runtime, allCases[i])
+		}
+	}
+	sel.shimRun, sel.shimMem = want["shim-run"], want["shim-mem"]
+	return sel, nil
 }
 
 // runOnce times `run --bundle B ID`: the whole foreground life of a
@@ -68,21 +88,29 @@ func cycleOnce(ctx context.Context, r *runtime, bundle, id string) (time.Duratio
 }
 
 // measure runs c warmup+n times for each runtime and returns the n measured
-// durations per runtime. The runtimes take turns each iteration, and the
-// one that goes first alternates too, so that drift over the run (thermal,
-// page cache, background load) and any after-effect of the previous
-// container fall on both runtimes alike.
+// durations per runtime.
 func measure(ctx context.Context, rts []*runtime, c benchCase, bundle string, warmup, n int) ([][]time.Duration, error) {
-	samples := make([][]time.Duration, len(rts))
+	return alternate(ctx, len(rts), warmup, n, func(j, i int) (time.Duration, error) {
+		id := fmt.Sprintf("bench-%d-%d-%d", os.Getpid(), j, i)
+		return c.once(ctx, rts[j], bundle, id)
+	})
+}
+
+// alternate calls once(j, i) for warmup+n iterations i and each of k
+// contenders j, and returns the n measured durations per contender. The
+// contenders take turns each iteration, and the one that goes first
+// alternates too, so that drift over the run (thermal, page cache,
+// background load) and any after-effect of the previous container fall
+// on all of them alike.
+func alternate(ctx context.Context, k, warmup, n int, once func(j, i int) (time.Duration, error)) ([][]time.Duration, error) {
+	samples := make([][]time.Duration, k)
 	for i := 0; i < warmup+n; i++ {
-		for k := range rts {
-			j := k
+		for x := range k {
+			j := x
 			if i%2 == 1 {
-				j = len(rts) - 1 - k
+				j = k - 1 - x
 			}
-			r := rts[j]
-			id := fmt.Sprintf("bench-%d-%d-%d", os.Getpid(), j, i)
-			d, err := c.once(ctx, r, bundle, id)
+			d, err := once(j, i)
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("interrupted")
 			}
@@ -105,22 +133,25 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return s[max(0, min(rank, len(s)-1))]
 }
 
-// report formats one case's line: median and p90 per runtime, then the
-// ratio of berth's median to runc's (below 1 means berth is faster).
-func report(name string, rts []*runtime, samples [][]time.Duration) string {
+// report formats one case's line: median and p90 per contender, then the
+// ratio of the first one's median to the second's (below 1 means the
+// first, berth, is faster), which it also returns (0 with one contender).
+func report(name string, labels []string, samples [][]time.Duration) (string, float64) {
 	line := fmt.Sprintf("%-16s", name)
-	medians := make([]time.Duration, len(rts))
-	for i, r := range rts {
+	medians := make([]time.Duration, len(labels))
+	for i, label := range labels {
 		medians[i] = quantile(samples[i], 0.5)
 		if i > 0 {
 			line += " |"
 		}
-		line += fmt.Sprintf(" %s median %s p90 %s", r.label, ms(medians[i]), ms(quantile(samples[i], 0.9)))
+		line += fmt.Sprintf(" %s median %s p90 %s", label, ms(medians[i]), ms(quantile(samples[i], 0.9)))
 	}
-	if len(rts) == 2 {
-		line += fmt.Sprintf(" | ratio %.2f", float64(medians[0])/float64(medians[1]))
+	if len(labels) != 2 {
+		return line, 0
 	}
-	return line
+	ratio := float64(medians[0]) / float64(medians[1])
+	p90 := float64(quantile(samples[0], 0.9)) / float64(quantile(samples[1], 0.9))
+	return line + fmt.Sprintf(" | ratio %.2f (p90 %.2f)", ratio, p90), ratio
 }
 
 // ms prints a duration in milliseconds with one decimal, the resolution

@@ -1,13 +1,23 @@
-// Command bench times berth-runtime against runc on the same machine, in the
-// same run, so that the ratio between them means something: both runtimes see
-// the same kernel, cgroup layout, page cache and load.
+// Command bench times berth-runtime against runc, and Berth's containerd
+// shim against containerd's runc shim, on the same machine, in the same
+// run, so that the ratio between them means something: both see the same
+// kernel, cgroup layout, page cache and load.
 //
-// Run it as root from the repository root:
+// Run it as root from the repository root, after `make build`:
 //
-//	go run ./bench [-berth ./bin/berth-runtime] [-runc PATH] [-n 30] [-warmup 3] [-case run|cycle|all]
+//	go run ./bench [-berth ./bin/berth-runtime] [-runc PATH] [-bin ./bin]
+//	    [-n 30] [-warmup 3] [-shim-n 30] [-shim-containers 20]
+//	    [-case run,cycle,shim-run,shim-mem|shim|all]
+//
+// The runtime cases (run, cycle) drive the two runtime binaries directly.
+// The shim cases start a private containerd (package integration/ctrd)
+// with the bin dir's shims and time `ctr run --rm` (shim-run) and read the
+// shims' memory for 1 and N sleeping containers (shim-mem), for
+// io.containerd.berth.v2 and io.containerd.runc.v2 with runc. A summary of
+// every ratio (berth/runc) comes last.
 //
 // It is a benchmark, not a test: it prints figures and exits non-zero only
-// when a runtime fails to run a container.
+// when a runtime fails to run a container or cleanup fails.
 package main
 
 import (
@@ -26,10 +36,12 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	berth, runc   string
-	n, warmup     int
-	which         string
-	runcRequested bool // -runc was given, so a missing runc is an error
+	berth, runc, bin string
+	n, warmup        int
+	shimN            int // iterations of the shim run case
+	shimContainers   int // sleeping containers of the larger memory reading
+	which            string
+	runcRequested    bool // -runc was given, so a missing runc is an error
 }
 
 func main() {
@@ -38,7 +50,10 @@ func main() {
 	flag.StringVar(&o.runc, "runc", "", "path of runc (default: runc on PATH)")
 	flag.IntVar(&o.n, "n", 30, "measured iterations per runtime and case")
 	flag.IntVar(&o.warmup, "warmup", 3, "unmeasured iterations first, to fill caches")
-	flag.StringVar(&o.which, "case", "all", "case to run: run, cycle or all")
+	flag.StringVar(&o.bin, "bin", "./bin", "dir with containerd, ctr and both shims, for the shim cases")
+	flag.IntVar(&o.shimN, "shim-n", 30, "measured iterations per runtime of the shim run case")
+	flag.IntVar(&o.shimContainers, "shim-containers", 20, "sleeping containers of the second shim memory reading (the first has 1)")
+	flag.StringVar(&o.which, "case", "all", "cases, comma-separated: run, cycle, shim-run, shim-mem, shim (both) or all")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.runcRequested = o.runcRequested || f.Name == "runc" })
 
@@ -53,15 +68,15 @@ func main() {
 	}
 }
 
-// bench checks the flags, sets up a bundle and one state root per runtime in
-// a temp dir, runs the chosen cases and removes everything it made.
-func bench(ctx context.Context, o options) (err error) {
-	cases, err := selectCases(o.which)
+// bench checks the flags, runs the chosen runtime cases, then the shim
+// cases, and prints the summary of ratios.
+func bench(ctx context.Context, o options) error {
+	sel, err := selectCases(o.which)
 	if err != nil {
 		return err
 	}
-	if o.n < 1 || o.warmup < 0 {
-		return fmt.Errorf("-n must be at least 1 and -warmup at least 0")
+	if o.n < 1 || o.warmup < 0 || o.shimN < 1 || o.shimContainers < 2 {
+		return fmt.Errorf("-n and -shim-n must be at least 1, -warmup at least 0, -shim-containers at least 2")
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root: both runtimes need it to create containers")
@@ -74,7 +89,24 @@ func bench(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
+	var sum summary
+	if len(sel.runtime) > 0 {
+		if err := runtimeCases(ctx, o, sel.runtime, berthPath, runcPath, &sum); err != nil {
+			return err
+		}
+	}
+	if sel.shimRun || sel.shimMem {
+		if err := shimCases(ctx, o, sel, berthPath, runcPath, &sum); err != nil {
+			return err
+		}
+	}
+	sum.print()
+	return nil
+}
 
+// runtimeCases sets up a bundle and one state root per runtime in a temp
+// dir, runs the cases and removes everything it made.
+func runtimeCases(ctx context.Context, o options, cases []benchCase, berthPath, runcPath string, sum *summary) error {
 	tmp, err := os.MkdirTemp("", "berth-bench-")
 	if err != nil {
 		return err
@@ -98,12 +130,65 @@ func bench(ctx context.Context, o options) (err error) {
 	}()
 
 	printHeader(rts, o, runcPath == "")
+	var labels []string
+	for _, r := range rts {
+		labels = append(labels, r.label)
+	}
 	for _, c := range cases {
 		samples, err := measure(ctx, rts, c, b, o.warmup, o.n)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		fmt.Println(report(c.name, rts, samples))
+		line, ratio := report(c.name, labels, samples)
+		fmt.Println(line)
+		sum.add(c.name+", median time", "berth-runtime/runc", ratio, 0)
+	}
+	return nil
+}
+
+// shimCases starts the private containerd, runs the shim cases on it and
+// takes it all down again, also after an error or ^C (a failed cleanup is
+// an error of its own).
+func shimCases(ctx context.Context, o options, sel selection, berthPath, runcPath string, sum *summary) (err error) {
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	b, err := startShimBench(ctx, bin, berthPath, runcPath)
+	if b != nil {
+		defer func() {
+			if cerr := b.close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup of the private containerd: %w", cerr))
+			}
+		}()
+	}
+	if err != nil {
+		return fmt.Errorf("shim cases: %w", err)
+	}
+	b.printHeader(bin)
+	const pair = "berth shim/runc shim"
+	if sel.shimRun {
+		fmt.Printf("shim run: iterations %d per runtime after %d warm-up, runtimes alternate\n", o.shimN, o.warmup)
+		line, ratio, err := b.runCase(ctx, o.warmup, o.shimN)
+		if err != nil {
+			return fmt.Errorf("shim run: %w", err)
+		}
+		fmt.Println(line)
+		sum.add("ctr run --rm true, median time", pair, ratio, 0.6)
+	}
+	if sel.shimMem {
+		counts := []int{1, o.shimContainers}
+		fmt.Printf("shim memory: sum of Pss of the shims of %d and %d sleeping containers, one shim each\n", counts[0], counts[1])
+		lines, ratios, err := b.memCase(ctx, counts)
+		if err != nil {
+			return fmt.Errorf("shim memory: %w", err)
+		}
+		for i, line := range lines {
+			fmt.Println(line)
+			if ratios != nil {
+				sum.add(fmt.Sprintf("shim PSS, %d container(s)", counts[i]), pair, ratios[i], 0.5)
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,219 @@
+package main
+
+// The shim cases: containerd-shim-berth-v2 (io.containerd.berth.v2, which
+// runs libcontainer in-process) against containerd's own
+// containerd-shim-runc-v2 (io.containerd.runc.v2) driving runc, on one
+// private containerd with one image, so that the only difference between
+// the two is the runtime type a container asks for.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/berthrt/berth/integration/ctrd"
+)
+
+const (
+	berthShimType = "io.containerd.berth.v2"
+	runcShimType  = "io.containerd.runc.v2"
+	// benchNamespace is the containerd namespace, and so the cgroup parent
+	// (/<namespace>/<id>), of every bench container.
+	benchNamespace = "berthbench"
+)
+
+// shimRuntime is one runtime type under test: the shim binary containerd
+// runs for it, and the ctr run flags that give it its own state root.
+type shimRuntime struct {
+	label string // for the output: "berth shim", "runc shim"
+	short string // in container ids
+	typ   string // the runtime type
+	// binary is the shim's path with symlinks resolved, as the kernel
+	// shows it in /proc/<pid>/exe: how a shim process is recognised.
+	binary string
+	flags  []string
+	about  string // for the header: what else runs (runc and its version)
+}
+
+// shimBench is the private containerd and the runtimes compared on it.
+type shimBench struct {
+	d   *ctrd.Daemon
+	rts []*shimRuntime
+}
+
+// startShimBench starts the private containerd with the image and sets up
+// both runtimes with their state roots under its state dir (runc only when
+// runcPath is set). The caller must close it, also on error.
+func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shimBench, error) {
+	need := []string{"containerd", "ctr", "containerd-shim-berth-v2"}
+	if runcPath != "" {
+		need = append(need, "containerd-shim-runc-v2")
+	}
+	for _, name := range need {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			return nil, fmt.Errorf("%w (run `make build`, or pass -bin DIR)", err)
+		}
+	}
+	d, err := ctrd.Start(ctx, ctrd.Config{
+		BinDir:    bin,
+		Namespace: benchNamespace,
+		// Shims of their own: PSS splits pages shared with any other
+		// process that maps the same binary (another containerd's shims
+		// on this machine), and these figures are about ours alone.
+		CopyShims: true,
+		// Leftovers are a bug somewhere: say what had to be forced.
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "cleanup: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := &shimBench{d: d}
+	berth, err := b.berthRuntime(berthPath)
+	if err != nil {
+		return b, err
+	}
+	b.rts = append(b.rts, berth)
+	if runcPath != "" {
+		runc, err := b.runcRuntime(runcPath)
+		if err != nil {
+			return b, err
+		}
+		b.rts = append(b.rts, runc)
+	}
+	return b, nil
+}
+
+// berthRuntime is io.containerd.berth.v2 with its state root set through
+// a runtime options file (ctr's --runc-root is for the runc type only).
+// berth-runtime shares libcontainer's state format, so cleanup can use it.
+func (b *shimBench) berthRuntime(berthPath string) (*shimRuntime, error) {
+	root, err := b.d.RuntimeRoot("berth", berthPath)
+	if err != nil {
+		return nil, err
+	}
+	opts := filepath.Join(b.d.State, "berth-options.toml")
+	if err := os.WriteFile(opts, fmt.Appendf(nil, "Root = %q\n", root), 0o644); err != nil {
+		return nil, err
+	}
+	return newShimRuntime("berth shim", "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
+		"--runtime-config-path", opts)
+}
+
+// runcRuntime is io.containerd.runc.v2 running the given runc, with its
+// own state root.
+func (b *shimBench) runcRuntime(runcPath string) (*shimRuntime, error) {
+	root, err := b.d.RuntimeRoot("runc", runcPath)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := newShimRuntime("runc shim", "runc", runcShimType, filepath.Join(b.d.ShimDir, "containerd-shim-runc-v2"),
+		"--runc-binary", runcPath, "--runc-root", root)
+	if err == nil {
+		rt.about = fmt.Sprintf(" running %s (%s)", runcPath, firstLine(runcPath, "--version"))
+	}
+	return rt, err
+}
+
+func newShimRuntime(label, short, typ, binary string, flags ...string) (*shimRuntime, error) {
+	resolved, err := filepath.EvalSymlinks(binary)
+	if err != nil {
+		return nil, err
+	}
+	return &shimRuntime{label: label, short: short, typ: typ, binary: resolved, flags: flags}, nil
+}
+
+func (b *shimBench) close() error { return b.d.Close() }
+
+// labels are the runtimes' labels, in order.
+func (b *shimBench) labels() []string {
+	var l []string
+	for _, rt := range b.rts {
+		l = append(l, rt.label)
+	}
+	return l
+}
+
+// runArgs is `run [flags] IMAGE ID ARGS…` for rt, with the fifos in the
+// private state dir.
+func (b *shimBench) runArgs(rt *shimRuntime, flags []string, id string, args ...string) []string {
+	a := []string{"run", "--runtime", rt.typ, "--fifo-dir", b.d.FifoDir}
+	a = append(a, rt.flags...)
+	a = append(a, flags...)
+	a = append(a, b.d.Image, id)
+	return append(a, args...)
+}
+
+// runOnce times `ctr run --rm IMAGE ID true`: a container's whole life as
+// a containerd client sees it, shim start and exit included.
+func (b *shimBench) runOnce(ctx context.Context, rt *shimRuntime, id string) (time.Duration, error) {
+	b.d.Track(id)
+	cmd := b.d.CtrCommand(ctx, b.runArgs(rt, []string{"--rm"}, id, "true")...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb // stdin and stdout stay /dev/null
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		return took, fmt.Errorf("%s: ctr %s: %v\nstderr: %s", rt.label, strings.Join(cmd.Args[1:], " "),
+			err, bytes.TrimSpace(errb.Bytes()))
+	}
+	return took, nil
+}
+
+// runCase measures runOnce for each runtime, alternating, and returns the
+// report line and the median ratio (0 without runc).
+func (b *shimBench) runCase(ctx context.Context, warmup, n int) (string, float64, error) {
+	samples, err := alternate(ctx, len(b.rts), warmup, n, func(j, i int) (time.Duration, error) {
+		rt := b.rts[j]
+		return b.runOnce(ctx, rt, fmt.Sprintf("br-%d-%s-%d", os.Getpid(), rt.short, i))
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	line, ratio := report("ctr run --rm true", b.labels(), samples)
+	return line, ratio, nil
+}
+
+// printHeader says which containerd, shims and runc were compared.
+func (b *shimBench) printHeader(bin string) {
+	ctrdBin := filepath.Join(bin, "containerd")
+	fmt.Printf("%-14s %s (%s)\n", "containerd", ctrdBin, firstLine(ctrdBin, "--version"))
+	for _, rt := range b.rts {
+		fmt.Printf("%-14s %s (%s) for %s%s\n", rt.label, rt.binary, shimVersion(rt.binary), rt.typ, rt.about)
+	}
+	if len(b.rts) == 1 {
+		fmt.Println("runc shim      skipped: no runc, printing berth shim figures only")
+	}
+}
+
+// firstLine is the first line of a command's output, for headers only.
+func firstLine(path string, args ...string) string {
+	out, err := exec.Command(path, args...).Output()
+	if err != nil {
+		return "version unknown"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+// shimVersion is the Version: line of a shim's -v (containerd's shim
+// library prints the name first, then indented fields).
+func shimVersion(path string) string {
+	out, _ := exec.Command(path, "-v").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Version:"); ok {
+			return "version " + strings.TrimSpace(v)
+		}
+	}
+	return "version unknown"
+}
+
+// errNotShim is the error of a container whose init's parent is not the
+// shim of the runtime it asked for: the memory figures would be wrong.
+var errNotShim = errors.New("parent is not the expected shim")

@@ -1,0 +1,172 @@
+package main
+
+// Shim memory: the proportional set size (PSS) of the shim processes that
+// serve N sleeping containers, each container in a group of its own (so
+// its own shim) for both runtimes. PSS rather than RSS because N shims of
+// one binary share its text pages: PSS splits each shared page between
+// them, so the sum over the shims is what they cost the machine together.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berthrt/berth/integration/ctrd"
+)
+
+// memSettle is how long the shims are left alone before their memory is
+// read: the create and start RPCs are answered by then, and both
+// runtimes' shims get the same time.
+const memSettle = time.Second
+
+// memCase reads the shims' PSS for each runtime at each count of sleeping
+// containers (counts ascending), one runtime after the other, and returns
+// one report line per count with the ratios berth/runc (nil without runc).
+func (b *shimBench) memCase(ctx context.Context, counts []int) ([]string, []float64, error) {
+	pss := make([][]memUse, len(b.rts)) // [runtime][count]
+	for j, rt := range b.rts {
+		var err error
+		if pss[j], err = b.memory(ctx, rt, counts); err != nil {
+			return nil, nil, err
+		}
+	}
+	var lines []string
+	var ratios []float64
+	for c, count := range counts {
+		line := fmt.Sprintf("%-16s", fmt.Sprintf("shim PSS x%d", count))
+		for j, rt := range b.rts {
+			if j > 0 {
+				line += " |"
+			}
+			m := pss[j][c]
+			line += fmt.Sprintf(" %s %s (%s per shim, anon %s)", rt.label, mib(m.pss), mib(m.pss/int64(count)), mib(m.anon))
+		}
+		if len(b.rts) == 2 {
+			r := float64(pss[0][c].pss) / float64(pss[1][c].pss)
+			line += fmt.Sprintf(" | ratio %.2f", r)
+			ratios = append(ratios, r)
+		}
+		lines = append(lines, line)
+	}
+	return lines, ratios, nil
+}
+
+// memUse is the memory of some processes, summed, in kB: PSS, and the part
+// of it that is anonymous (heap, stacks), which the binary's size does not
+// explain.
+type memUse struct{ pss, anon int64 }
+
+// memory starts sleeping containers of rt up to each count and returns the
+// memory of their shims at each; then it removes the containers.
+func (b *shimBench) memory(ctx context.Context, rt *shimRuntime, counts []int) (use []memUse, err error) {
+	var ids []string
+	defer func() {
+		// After ^C, Close removes them: it has its own context.
+		if ctx.Err() == nil {
+			if rerr := b.d.RemoveContainers(ctx, ids); err == nil && rerr != nil {
+				err = fmt.Errorf("removing containers: %w", rerr)
+			}
+		}
+	}()
+	for _, count := range counts {
+		for len(ids) < count {
+			id := fmt.Sprintf("bm-%d-%s-%d", os.Getpid(), rt.short, len(ids))
+			b.d.Track(id)
+			ids = append(ids, id)
+			if _, err := b.d.Ctr(ctx, b.runArgs(rt, []string{"--detach", "--null-io"}, id, "sleep", "300")...); err != nil {
+				return nil, fmt.Errorf("%s: %w", rt.label, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("interrupted")
+		case <-time.After(memSettle):
+		}
+		m, err := b.shimMemory(ctx, rt, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rt.label, err)
+		}
+		use = append(use, m)
+	}
+	return use, nil
+}
+
+// shimMemory finds the shim of each container by pid — the parent of its
+// init, which must run rt's shim binary and serve our containerd — checks
+// that each container has a shim of its own, and sums their memory.
+func (b *shimBench) shimMemory(ctx context.Context, rt *shimRuntime, ids []string) (memUse, error) {
+	var sum memUse
+	tasks, err := b.d.Tasks(ctx)
+	if err != nil {
+		return sum, err
+	}
+	ours := map[int]bool{}
+	for _, pid := range b.d.ShimPids() {
+		ours[pid] = true
+	}
+	shims := map[int]bool{}
+	for _, id := range ids {
+		t, ok := tasks[id]
+		if !ok || t.Status != "RUNNING" {
+			return sum, fmt.Errorf("container %s: task %+v (listed %v), want RUNNING", id, t, ok)
+		}
+		shim := ctrd.ParentPid(t.Pid)
+		exe, _ := ctrd.Exe(shim)
+		if exe != rt.binary || !ours[shim] {
+			return sum, fmt.Errorf("container %s: init %d's parent %d runs %q: %w", id, t.Pid, shim, exe, errNotShim)
+		}
+		shims[shim] = true
+	}
+	if len(shims) != len(ids) {
+		return sum, fmt.Errorf("%d containers have %d shims, want one each", len(ids), len(shims))
+	}
+	for pid := range shims {
+		m, err := readMemUse(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.pss += m.pss
+		sum.anon += m.anon
+	}
+	return sum, nil
+}
+
+// readMemUse reads the Pss: and Pss_Anon: lines (kB) of
+// /proc/<pid>/smaps_rollup; a kernel without Pss_Anon (before 5.9)
+// leaves anon 0.
+func readMemUse(pid int) (memUse, error) {
+	var m memUse
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	found := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (name != "Pss" && name != "Pss_Anon") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("/proc/%d/smaps_rollup: %s: %w", pid, name, err)
+		}
+		if name == "Pss" {
+			m.pss, found = kb, true
+		} else {
+			m.anon = kb
+		}
+	}
+	if !found {
+		return m, fmt.Errorf("no Pss: in /proc/%d/smaps_rollup (%v)", pid, sc.Err())
+	}
+	return m, nil
+}
+
+// mib prints kB as MiB with one decimal.
+func mib(kb int64) string { return fmt.Sprintf("%.1fMiB", float64(kb)/1024) }

@@ -1,0 +1,43 @@
+package main
+
+import "fmt"
+
+// summary collects every ratio of the run, to print them together at the
+// end: the per-case lines scroll by between headers and warnings.
+type summary struct{ lines []summaryLine }
+
+type summaryLine struct {
+	what, pair string
+	ratio      float64
+	target     float64 // the goal for the ratio; 0 when none
+}
+
+// add records a ratio; 0 means there was nothing to compare with (no
+// runc), and is left out.
+func (s *summary) add(what, pair string, ratio, target float64) {
+	if ratio > 0 {
+		s.lines = append(s.lines, summaryLine{what, pair, ratio, target})
+	}
+}
+
+// print prints the summary block. A target is only reported, never
+// enforced: this is a benchmark, and one noisy run must not fail a build.
+func (s *summary) print() {
+	fmt.Println()
+	fmt.Println("== summary: ratio berth/runc, below 1 means berth is faster or smaller ==")
+	if len(s.lines) == 0 {
+		fmt.Println("no ratios: runc is missing")
+		return
+	}
+	for _, l := range s.lines {
+		line := fmt.Sprintf("%-32s %-22s %5.2f", l.what, l.pair, l.ratio)
+		if l.target > 0 {
+			verdict := "met"
+			if l.ratio > l.target {
+				verdict = "NOT met"
+			}
+			line += fmt.Sprintf("   target <= %.2f: %s", l.target, verdict)
+		}
+		fmt.Println(line)
+	}
+}
