@@ -8,8 +8,11 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,11 +271,24 @@ func cgroupFile(ctrl, id, file string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// restart stops containerd and starts it again with the same config and
-// state, as an upgrade or a crash does; its containers keep running.
-func (c *ctrd) restart() {
+// restart kills containerd outright (SIGKILL, by its pid), as a crash or
+// the OOM killer does, runs during (if not nil) while it is down, and
+// starts it again with the same config and state. Its shims and their
+// containers keep running.
+func (c *ctrd) restart(during func()) {
 	c.t.Helper()
-	c.stopDaemon()
+	select {
+	case <-c.exited:
+		c.t.Fatalf("containerd exited before the restart: %v\n%s", c.cmd.ProcessState, c.tail(c.log, 30))
+	default:
+	}
+	if err := unix.Kill(c.cmd.Process.Pid, unix.SIGKILL); err != nil {
+		c.t.Fatalf("kill containerd (pid %d): %v", c.cmd.Process.Pid, err)
+	}
+	<-c.exited
+	if during != nil {
+		during()
+	}
 	logf, err := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		c.t.Fatal(err)
@@ -348,4 +364,217 @@ func (c *ctrd) runWithRuncOptions(t *testing.T) int {
 		t.Errorf("delete task: %v", err)
 	}
 	return int(st.ExitCode())
+}
+
+// loadTask is the client's handle on the task of container id.
+func (c *ctrd) loadTask(t *testing.T, id string) (containerd.Task, context.Context) {
+	t.Helper()
+	cl, ctx := c.client()
+	ctr, err := cl.LoadContainer(ctx, id)
+	if err != nil {
+		t.Fatalf("load container %s: %v", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		t.Fatalf("load the task of %s: %v%s", id, err, c.diagnostics())
+	}
+	return task, ctx
+}
+
+// waitTTYSize types `stty size` at the terminal until the process's
+// terminal shows rows and cols (a resize reaches it asynchronously), and
+// returns the offset after the answer.
+func (p *ptyCtr) waitTTYSize(from, rows, cols int) int {
+	p.t.Helper()
+	want := fmt.Sprintf("\n%d %d\r", rows, cols)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		p.typeLine("stty size")
+		for retype := time.Now().Add(time.Second); time.Now().Before(retype); {
+			out := p.output()
+			if i := strings.Index(out[min(from, len(out)):], want); i >= 0 {
+				return from + i + len(want)
+			}
+			select {
+			case <-p.done:
+				p.t.Fatalf("ctr exited (%v) before `stty size` showed %d %d; the terminal showed %q", p.cmd.ProcessState, rows, cols, p.output())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	p.t.Fatalf("`stty size` did not show %d %d within 15s; the terminal showed %q", rows, cols, p.output()[min(from, len(p.output())):])
+	return 0
+}
+
+// exitStatus waits for the TaskExit of container id's init and returns
+// its exit status.
+func (w *eventWatch) exitStatus(id string, d time.Duration) int {
+	w.t.Helper()
+	return w.exitStatuses(id, 1, d)[0]
+}
+
+// exitStatuses waits for n TaskExits of container id's init and returns
+// the exit status of each, in order.
+func (w *eventWatch) exitStatuses(id string, n int, d time.Duration) []int {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		var got []int
+		for _, line := range strings.Split(readAll(w.out), "\n") {
+			i := strings.Index(line, " /tasks/exit {")
+			if i < 0 {
+				continue
+			}
+			var e struct {
+				ContainerID string `json:"container_id"`
+				ID          string `json:"id"`
+				ExitStatus  int    `json:"exit_status"`
+			}
+			if json.Unmarshal([]byte(line[i+len(" /tasks/exit "):]), &e) == nil && e.ContainerID == id && e.ID == id {
+				got = append(got, e.ExitStatus)
+			}
+		}
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d TaskExit of %s within %s, want %d; events:\n%s", len(got), id, d, n, readAll(w.out))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shimFootprint is what a running container of the Berth shim has on the
+// host, taken while it runs: what must all be gone once it is cleaned up.
+type shimFootprint struct {
+	id       string
+	pid      int    // the init
+	shimPid  int    // the shim serving it
+	bundle   string // containerd's bundle (rootfs mount, bootstrap.json)
+	libState string // libcontainer's state dir
+	sockets  []string
+}
+
+func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
+	t.Helper()
+	f := shimFootprint{
+		id:       id,
+		pid:      c.taskPid(id),
+		bundle:   filepath.Join(c.state, "io.containerd.runtime.v2.task", ctrdNamespace, id),
+		libState: filepath.Join(berthShimRoot, ctrdNamespace, id),
+	}
+	f.shimPid = parentPid(f.pid)
+	if !strings.Contains(cmdline(f.shimPid), "containerd-shim-berth-v2") {
+		t.Fatalf("parent %d of the task %s is %q, not the shim", f.shimPid, id, cmdline(f.shimPid))
+	}
+	if !isDir(f.libState) {
+		t.Fatalf("no libcontainer state for %s at %s", id, f.libState)
+	}
+	if len(cgroupDirs(id)) == 0 {
+		t.Fatalf("no cgroup for %s under /sys/fs/cgroup", id)
+	}
+	if !mountedUnder(filepath.Join(f.bundle, "rootfs")) {
+		t.Fatalf("the rootfs of %s is not mounted", id)
+	}
+	// The shim's sockets: the one containerd connects to (bootstrap.json)
+	// and the debug one, both named after the group.
+	var boot struct {
+		Address string `json:"address"`
+	}
+	if b, err := os.ReadFile(filepath.Join(f.bundle, "bootstrap.json")); err != nil || json.Unmarshal(b, &boot) != nil || boot.Address == "" {
+		t.Fatalf("no shim address in %s/bootstrap.json: %v", f.bundle, err)
+	}
+	f.sockets = append(f.sockets, strings.TrimPrefix(boot.Address, "unix://"))
+	group := id
+	var spec struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if b, err := os.ReadFile(filepath.Join(f.bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
+		if g := spec.Annotations["io.containerd.runc.v2.group"]; g != "" {
+			group = g
+		}
+	}
+	sum := sha256.Sum256([]byte(filepath.Join(c.sock, ctrdNamespace, group, "debug")))
+	f.sockets = append(f.sockets, filepath.Join(shimSocketDir, fmt.Sprintf("%x", sum)))
+	for _, s := range f.sockets {
+		if _, err := os.Lstat(s); err != nil {
+			t.Fatalf("shim socket %s of %s: %v", s, id, err)
+		}
+	}
+	return f
+}
+
+// leftovers lists what is still there of a container after its cleanup.
+func (c *ctrd) leftovers(f shimFootprint) []string {
+	var out []string
+	if st, listed := c.tasks()[f.id]; listed {
+		out = append(out, "ctr task ls lists the task ("+st+")")
+	}
+	if pidAlive(f.pid) {
+		out = append(out, fmt.Sprintf("its init %d is alive", f.pid))
+	}
+	if pidAlive(f.shimPid) {
+		out = append(out, fmt.Sprintf("its shim %d is alive", f.shimPid))
+	}
+	for _, d := range cgroupDirs(f.id) {
+		out = append(out, "cgroup "+d)
+	}
+	for _, m := range mountsUnder(f.bundle) {
+		out = append(out, "mount "+m)
+	}
+	if _, err := os.Lstat(f.bundle); err == nil {
+		out = append(out, "bundle "+f.bundle)
+	}
+	if _, err := os.Lstat(f.libState); err == nil {
+		out = append(out, "libcontainer state "+f.libState)
+	}
+	for _, s := range f.sockets {
+		if _, err := os.Lstat(s); err == nil {
+			out = append(out, "shim socket "+s)
+		}
+	}
+	for _, p := range fifosUnder(c.state) {
+		if strings.Contains(filepath.Base(p), f.id) {
+			out = append(out, "fifo "+p)
+		}
+	}
+	return out
+}
+
+// waitNothingLeft waits (30s at most) until nothing of the container is left.
+func (c *ctrd) waitNothingLeft(f shimFootprint) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for l := c.leftovers(f); len(l) > 0; l = c.leftovers(f) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("30s after the shim of %s was killed, left: %s%s", f.id, strings.Join(l, "; "), c.diagnostics())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cgroupDirs are the cgroups named after container id, in every
+// hierarchy (v1: /sys/fs/cgroup/<controller>/<ns>/<id>; v2:
+// /sys/fs/cgroup/<ns>/<id>).
+func cgroupDirs(id string) []string {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ctrdNamespace, id))
+	if d := filepath.Join("/sys/fs/cgroup", ctrdNamespace, id); isDir(d) {
+		dirs = append(dirs, d)
+	}
+	return dirs
+}
+
+// fifosUnder lists the named pipes at or below dir.
+func fifosUnder(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "rootfs" {
+			return fs.SkipDir // a container's root, mounted in its bundle
+		}
+		if err == nil && d.Type()&fs.ModeNamedPipe != 0 {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
 }

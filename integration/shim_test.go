@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/console"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -38,8 +39,10 @@ func TestBerthShim(t *testing.T) {
 		{"QuickExitKeepsOutput", shimQuickExitKeepsOutput},
 		{"Stdin", shimStdin},
 		{"RunTTY", shimRunTTY},
+		{"TTYResize", shimTTYResize},
 		{"Exec", shimExec},
 		{"ExecTTY", shimExecTTY},
+		{"ExecTTYResize", shimExecTTYResize},
 		{"ExecFailure", shimExecFailure},
 		{"StoppedState", shimStoppedState},
 		{"DeleteCreated", shimDeleteCreated},
@@ -149,6 +152,60 @@ func shimExecTTY(t *testing.T, c *ctrd) {
 	p.typeLine("exit 5")
 	if code := p.wait(30 * time.Second); code != 5 {
 		t.Fatalf("ctr task exec -t sh; exit 5: exit %d; terminal: %q%s", code, p.output(), c.diagnostics())
+	}
+}
+
+// A task's terminal follows its client's size: ctr resizes the task's
+// pty when its own terminal changes size (SIGWINCH → ResizePty), and a
+// client can resize it through the task API. `stty size` in the task
+// sees each size.
+func shimTTYResize(t *testing.T, c *ctrd) {
+	id := c.container(t)
+	p := c.ctrOnPty(t, c.shimRunArgs([]string{"--rm", "-t"}, id, "sh")...)
+	n := p.waitFor("# ", 0, 30*time.Second)
+	n = p.waitTTYSize(n, 24, 80)
+	// ctr's own terminal changes size: ctr gets SIGWINCH and resizes the task's.
+	if err := p.master.Resize(console.WinSize{Height: 40, Width: 132}); err != nil {
+		t.Fatal(err)
+	}
+	n = p.waitTTYSize(n, 40, 132)
+	// A client resizes the task's terminal through the API (Task.Resize).
+	task, ctx := c.loadTask(t, id)
+	if err := task.Resize(ctx, 100, 30); err != nil {
+		t.Fatalf("resize the terminal of %s through the task API: %v%s", id, err, c.diagnostics())
+	}
+	p.waitTTYSize(n, 30, 100)
+	p.typeLine("exit 0")
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("ctr run -t sh; exit 0: exit %d; terminal: %q%s", code, p.output(), c.diagnostics())
+	}
+}
+
+// The same for an exec'd process's terminal (ResizePty with an exec id).
+func shimExecTTYResize(t *testing.T, c *ctrd) {
+	id := c.shimDetached(t)
+	p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.fifoDir, "--exec-id", "r1", id, "sh")
+	n := p.waitFor("# ", 0, 30*time.Second)
+	n = p.waitTTYSize(n, 24, 80)
+	if err := p.master.Resize(console.WinSize{Height: 50, Width: 100}); err != nil {
+		t.Fatal(err)
+	}
+	n = p.waitTTYSize(n, 50, 100)
+	task, ctx := c.loadTask(t, id)
+	proc, err := task.LoadProcess(ctx, "r1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Resize(ctx, 90, 33); err != nil {
+		t.Fatalf("resize the terminal of exec r1 through the task API: %v%s", err, c.diagnostics())
+	}
+	p.waitTTYSize(n, 33, 90)
+	p.typeLine("exit 0")
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("ctr task exec -t sh; exit 0: exit %d; terminal: %q%s", code, p.output(), c.diagnostics())
+	}
+	if st := c.tasks()[id]; st != "RUNNING" {
+		t.Errorf("after the exec, task %s is %q, want RUNNING", id, st)
 	}
 }
 
@@ -443,27 +500,35 @@ func shimGroup(t *testing.T, c *ctrd) {
 	}
 }
 
+// shimConcurrent containers started at once, each with its own output
+// and exit code: every ctr run gets exactly its own.
 func shimConcurrentRuns(t *testing.T, c *ctrd) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan string, shimConcurrent)
 	for i := 0; i < shimConcurrent; i++ {
 		id := c.container(t)
+		code := i % 7
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := <-c.ctrAsync(3*time.Minute, c.shimRunArgs([]string{"--rm"}, id, "echo", id)...)
-			if r.code != 0 || r.stdout != id+"\n" {
-				errs <- fmt.Sprintf("%s: exit %d, stdout %q, stderr %q", id, r.code, r.stdout, r.stderr)
+			r := <-c.ctrAsync(3*time.Minute, c.shimRunArgs([]string{"--rm"}, id, "sh", "-c", fmt.Sprintf("echo out-%s; echo err-%s >&2; exit %d", id, id, code))...)
+			if r.code != code || r.stdout != "out-"+id+"\n" || ctrStderr(r.stderr) != "err-"+id+"\n" {
+				errs <- fmt.Sprintf("%s: exit %d (want %d), stdout %q, stderr %q", id, r.code, code, r.stdout, r.stderr)
 			}
 		}()
 	}
 	wg.Wait()
 	close(errs)
+	failed := false
 	for e := range errs {
 		t.Error(e)
+		failed = true
 	}
-	t.Logf("%d concurrent ctr run --rm echo: %s", shimConcurrent, time.Since(start))
+	if failed {
+		t.Log(c.diagnostics())
+	}
+	t.Logf("%d concurrent ctr run --rm: %s", shimConcurrent, time.Since(start))
 	if tasks := c.tasks(); len(tasks) != 0 {
 		t.Errorf("after the concurrent runs, tasks %v are left", tasks)
 	}
@@ -478,58 +543,223 @@ func shimNothingLeft(t *testing.T, c *ctrd) {
 	}
 }
 
-// TestBerthShimRestarts: containers outlive a containerd restart, and a
-// killed shim is cleaned up after (`shim delete`) with nothing leaked.
+// shimRestartTasks is how many containers run while containerd is killed
+// and restarted.
+const shimRestartTasks = 10
+
+// shimTrapTERM is a container's program that runs until SIGTERM and then
+// exits 7: a shell as the pid namespace's init gets a signal from outside
+// only for a trap it set.
+var shimTrapTERM = []string{"sh", "-c", "trap 'exit 7' TERM; sleep 300 & wait"}
+
+// TestBerthShimRestarts: containerd is killed outright (SIGKILL, by pid)
+// and restarted while shimRestartTasks containers run. Each still runs,
+// with the same init, and can be exec'd into (its output checked) and
+// stopped (kill, then delete) through the new containerd. One more
+// container exits while containerd is down: afterwards it is either
+// stopped with its exit status, or (what containerd does with a shim
+// that runs no process when it loads it, containerd #6860) deleted with
+// nothing of it left; either way its container can be removed.
 func TestBerthShimRestarts(t *testing.T) {
 	c := startShimContainerd(t)
-	id := c.shimDetached(t)
-	pid := c.taskPid(id)
-	c.restart()
-	if st := c.tasks()[id]; st != "RUNNING" {
-		t.Fatalf("after a containerd restart, task %s is %q, want RUNNING%s", id, st, c.diagnostics())
+	ids := make([]string, shimRestartTasks)
+	for i := range ids {
+		ids[i] = c.container(t)
+		c.mustCtr(c.shimRunArgs([]string{"--detach", "--null-io"}, ids[i], shimTrapTERM...)...)
 	}
-	r := c.ctr("task", "exec", "--exec-id", "after-restart", id, "echo", "still-here")
-	if r.code != 0 || r.stdout != "still-here\n" {
-		t.Fatalf("exec after a containerd restart: exit %d, stdout %q, stderr %q%s", r.code, r.stdout, r.stderr, c.diagnostics())
+	downExit := c.container(t)
+	c.mustCtr(c.shimRunArgs([]string{"--detach", "--null-io"}, downExit, "sh", "-c", "trap 'exit 5' TERM; sleep 300 & wait")...)
+	pids := map[string]int{}
+	for _, id := range ids {
+		c.waitTask(id, "RUNNING")
+		pids[id] = c.taskPid(id)
 	}
-	if got := c.taskPid(id); got != pid {
-		t.Errorf("after a restart the task's pid is %d, was %d", got, pid)
-	}
+	c.waitTask(downExit, "RUNNING")
+	down := c.shimFootprint(t, downExit)
 
-	// Kill the shim: containerd runs `shim delete`, which must take the
-	// container's processes, cgroup, state and rootfs mount with it.
-	shim := parentPid(pid)
-	if !strings.Contains(cmdline(shim), "containerd-shim-berth-v2") {
-		t.Fatalf("parent %d of the task is %q, not the shim", shim, cmdline(shim))
+	c.restart(func() {
+		// While containerd is down, one init exits; its shim keeps the
+		// status for the containerd that comes back.
+		unix.Kill(down.pid, unix.SIGTERM)
+		deadline := time.Now().Add(10 * time.Second)
+		for pidAlive(down.pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	tasks := c.tasks()
+	for _, id := range ids {
+		if st := tasks[id]; st != "RUNNING" {
+			t.Fatalf("after containerd was killed and restarted, task %s is %q, want RUNNING%s", id, st, c.diagnostics())
+		}
+		if got := c.taskPid(id); got != pids[id] {
+			t.Errorf("after the restart the pid of %s is %d, was %d", id, got, pids[id])
+		}
 	}
-	bundle := filepath.Join(c.state, "io.containerd.runtime.v2.task", ctrdNamespace, id)
-	unix.Kill(shim, unix.SIGKILL)
-	// containerd notices the shim is gone and runs `shim delete`; all of
-	// what the container had must go, within a few seconds.
-	left := func() []string {
-		var out []string
+	switch st, listed := tasks[downExit]; {
+	case !listed:
+		t.Logf("containerd deleted the task that exited while it was down")
+		c.waitNothingLeft(down)
+	case st != "STOPPED":
+		t.Errorf("the task that exited while containerd was down is %q, want STOPPED%s", st, c.diagnostics())
+	default:
+		task, ctx := c.loadTask(t, downExit)
+		if st, err := task.Delete(ctx); err != nil || st.ExitCode() != 5 {
+			t.Errorf("delete of the task that exited while containerd was down: %v, %v; want exit status 5", st, err)
+		}
+		c.waitNothingLeft(down)
+	}
+	c.mustCtr("container", "rm", downExit)
+
+	ev := c.watchEvents(t)
+	for _, id := range ids {
+		r := c.ctr("task", "exec", "--exec-id", "after-restart", id, "sh", "-c", "echo still-$0; echo err-$0 >&2", id)
+		if r.code != 0 || r.stdout != "still-"+id+"\n" || ctrStderr(r.stderr) != "err-"+id+"\n" {
+			t.Fatalf("exec in %s after containerd was killed and restarted: exit %d, stdout %q, stderr %q%s", id, r.code, r.stdout, r.stderr, c.diagnostics())
+		}
+	}
+	for _, id := range ids {
+		task, ctx := c.loadTask(t, id)
+		statusC, err := task.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mustCtr("task", "kill", id) // SIGTERM
+		select {
+		case st := <-statusC:
+			if code, _, err := st.Result(); err != nil || code != 7 {
+				t.Errorf("wait on %s after ctr task kill: exit %d, %v; want 7", id, code, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not exit within 30s of ctr task kill%s", id, c.diagnostics())
+		}
+		c.waitTask(id, "STOPPED")
+		c.mustCtr("task", "delete", id)
 		if _, listed := c.tasks()[id]; listed {
-			out = append(out, "the task is still listed")
+			t.Errorf("after ctr task delete %s, the task is still listed", id)
 		}
-		if pidAlive(pid) {
-			out = append(out, fmt.Sprintf("its init %d is alive", pid))
+		if got := ev.exitStatus(id, 10*time.Second); got != 7 {
+			t.Errorf("TaskExit of %s after the restart: exit status %d, want 7", id, got)
 		}
-		if _, err := cgroupFile("pids", id, "cgroup.procs"); err == nil {
-			out = append(out, "its cgroup is there")
+		if pidAlive(pids[id]) {
+			t.Errorf("the init %d of the deleted task %s is alive", pids[id], id)
 		}
-		if mountedUnder(filepath.Join(bundle, "rootfs")) {
-			out = append(out, "its rootfs is mounted")
-		}
-		if isDir(filepath.Join(berthShimRoot, ctrdNamespace, id)) {
-			out = append(out, "its libcontainer state is there")
-		}
-		return out
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for l := left(); len(l) > 0; l = left() {
-		if time.Now().After(deadline) {
-			t.Fatalf("30s after the shim of %s was killed: %s%s", id, strings.Join(l, "; "), c.diagnostics())
+}
+
+// TestBerthShimKilled: a shim killed with SIGKILL. containerd sees it
+// disconnect, runs `shim delete` and publishes the task's exit. A user
+// sees what they see of a task that was killed: Wait returns, a TaskExit
+// with status 137, `ctr task ls` no longer lists the task, `ctr c rm`
+// works. Nothing of the container is left: processes, cgroups, mounts,
+// bundle, libcontainer state, the shim's sockets, fifos.
+func TestBerthShimKilled(t *testing.T) {
+	c := startShimContainerd(t)
+	t.Run("Attached", func(t *testing.T) { shimKilledAttached(t, c.sub(t)) })
+	t.Run("Group", func(t *testing.T) { shimKilledGroup(t, c.sub(t)) })
+	t.Run("Exited", func(t *testing.T) { shimKilledExited(t, c.sub(t)) })
+	t.Run("NothingLeft", func(t *testing.T) { shimNothingLeft(t, c.sub(t)) })
+}
+
+// A task that a `ctr run` is attached to (fifos) and a client waits on.
+func shimKilledAttached(t *testing.T, c *ctrd) {
+	ev := c.watchEvents(t)
+	id := c.container(t)
+	fifoDir := filepath.Join(c.fifoDir, id)
+	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run := c.ctrAsync(2*time.Minute, "run", "--runtime", berthRuntime, "--fifo-dir", fifoDir, ctrdImage, id, "sleep", "300")
+	c.waitTask(id, "RUNNING")
+	// And an exec with fifos of its own, attached too.
+	execRun := c.ctrAsync(2*time.Minute, "task", "exec", "--fifo-dir", fifoDir, "--exec-id", "x1", id, "sleep", "300")
+	c.waitExec(id, "x1")
+	task, ctx := c.loadTask(t, id)
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.shimFootprint(t, id)
+	if n := len(fifosUnder(fifoDir)); n < 4 {
+		t.Fatalf("ctr run and ctr task exec made %d fifos under %s, want stdout and stderr of each: %v", n, fifoDir, fifosUnder(fifoDir))
+	}
+	unix.Kill(before.shimPid, unix.SIGKILL)
+
+	select {
+	case st := <-statusC:
+		t.Logf("client Wait after the shim was killed: %+v", st)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("a client's Wait did not return within 30s of the shim's death%s", c.diagnostics())
+	}
+	select {
+	case r := <-run:
+		if r.code == 0 {
+			t.Errorf("ctr run of a task whose shim was killed exited 0; stderr %q", r.stderr)
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Logf("ctr run after the shim was killed: exit %d, stderr %q", r.code, r.stderr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ctr run did not return within 30s of the shim's death%s", c.diagnostics())
+	}
+	select {
+	case r := <-execRun:
+		if r.code == 0 {
+			t.Errorf("ctr task exec in a task whose shim was killed exited 0; stderr %q", r.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ctr task exec did not return within 30s of the shim's death%s", c.diagnostics())
+	}
+	if got := ev.exitStatus(id, 30*time.Second); got != 137 {
+		t.Errorf("TaskExit of %s after its shim was killed: exit status %d, want 137 (killed)", id, got)
+	}
+	ev.waitTopics(id, 10*time.Second, "/tasks/exit", "/tasks/delete")
+	c.waitNothingLeft(before)
+	c.mustCtr("container", "rm", id)
+	if out := c.mustCtr("container", "ls", "-q"); strings.Contains(out, id) {
+		t.Errorf("after ctr c rm %s, ctr c ls still lists it", id)
+	}
+	if f := fifosUnder(fifoDir); len(f) > 0 {
+		t.Errorf("fifos left after the task was cleaned up and its container removed: %v", f)
+	}
+}
+
+// A task that exited (not deleted yet) when its shim is killed: the exit
+// containerd reports for it is the one the shim recorded, not a kill.
+func shimKilledExited(t *testing.T, c *ctrd) {
+	ev := c.watchEvents(t)
+	id := c.container(t)
+	c.mustCtr(c.shimRunArgs([]string{"--detach", "--null-io"}, id, "sh", "-c", "trap 'exit 3' TERM; sleep 300 & wait")...)
+	c.waitTask(id, "RUNNING")
+	f := c.shimFootprint(t, id)
+	c.mustCtr("task", "kill", id) // SIGTERM
+	c.waitTask(id, "STOPPED")
+	if got := ev.exitStatus(id, 10*time.Second); got != 3 {
+		t.Fatalf("TaskExit of %s: exit status %d, want 3", id, got)
+	}
+	unix.Kill(f.shimPid, unix.SIGKILL)
+	c.waitNothingLeft(f)
+	// containerd reports the exit again for the task it cleaned up.
+	if got := ev.exitStatuses(id, 2, 10*time.Second); got[1] != 3 {
+		t.Errorf("TaskExit of %s after its shim was killed: exit status %d, want 3 (the one the shim recorded)", id, got[1])
+	}
+	c.mustCtr("container", "rm", id)
+}
+
+// A shim that serves two grouped containers: both go with it.
+func shimKilledGroup(t *testing.T, c *ctrd) {
+	ev := c.watchEvents(t)
+	group := fmt.Sprintf("io.containerd.runc.v2.group=g-%d", time.Now().UnixNano())
+	a := c.shimDetached(t, "--label", group)
+	b := c.shimDetached(t, "--label", group)
+	fa, fb := c.shimFootprint(t, a), c.shimFootprint(t, b)
+	if fa.shimPid != fb.shimPid {
+		t.Fatalf("grouped containers %s and %s have shims %d and %d, want one", a, b, fa.shimPid, fb.shimPid)
+	}
+	unix.Kill(fa.shimPid, unix.SIGKILL)
+	for _, f := range []shimFootprint{fa, fb} {
+		if got := ev.exitStatus(f.id, 30*time.Second); got != 137 {
+			t.Errorf("TaskExit of %s after its shim was killed: exit status %d, want 137 (killed)", f.id, got)
+		}
+		c.waitNothingLeft(f)
+		c.mustCtr("container", "rm", f.id)
 	}
 }

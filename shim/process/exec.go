@@ -101,6 +101,9 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 	if err := writePidFile(filepath.Join(p.bundle, e.id+".pid"), e.pid); err != nil {
 		log.G(ctx).WithError(err).Warn("record exec pid")
 	}
+	if err := recordStdio(p.bundle, e.id, e.stdio); err != nil {
+		log.G(ctx).WithError(err).Warn("record exec stdio")
+	}
 	return nil
 }
 
@@ -149,6 +152,7 @@ func (e *Exec) Delete(ctx context.Context) error {
 	}
 	drainAndClose(context.WithoutCancel(ctx), e.id, e.io)
 	os.Remove(filepath.Join(e.parent.bundle, e.id+".pid"))
+	forgetStdio(e.parent.bundle, e.id)
 	e.state = next
 	return nil
 }

@@ -119,6 +119,9 @@ func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error
 	if err := writePidFile(filepath.Join(cfg.Bundle, "init.pid"), p.pid); err != nil {
 		log.G(ctx).WithError(err).Warn("record init pid")
 	}
+	if err := recordStdio(cfg.Bundle, "", cfg.Stdio); err != nil {
+		log.G(ctx).WithError(err).Warn("record init stdio")
+	}
 	return p, nil
 }
 
