@@ -28,6 +28,9 @@ type Container struct {
 	// cmd is set when this process started the init (create or run): it is
 	// then init's parent and the one that must reap it.
 	cmd *exec.Cmd
+	// cg is the cgroup manager Create made, reused by the same process
+	// (run deletes what it created) instead of finding the cgroup again.
+	cg cgroups.Manager
 }
 
 // Load opens the container id under root.
@@ -100,6 +103,9 @@ func (c *Container) Status() Status {
 }
 
 func (c *Container) cgroup() (cgroups.Manager, error) {
+	if c.cg != nil {
+		return c.cg, nil
+	}
 	return cgroups.Load(c.state.CgroupPath)
 }
 

@@ -213,8 +213,21 @@ func (b *builder) start() error {
 			return fmt.Errorf("chown exec fifo for %s: %w", b.opts.ID, err)
 		}
 	}
-	if err := b.cgroup(); err != nil {
-		return err
+	// On v2 init is cloned straight into its cgroup, which must exist
+	// first. On v1 it is moved in afterwards, so init is started while the
+	// cgroup is still being made, and the move waits for it (cgReady).
+	var cgReady func() (cgroups.Manager, error)
+	if cgroups.IsV2() {
+		if err := b.cgroup(); err != nil {
+			return err
+		}
+	} else {
+		cgReady = func() (cgroups.Manager, error) {
+			if err := b.cgroup(); err != nil {
+				return nil, err
+			}
+			return b.cg, nil
+		}
 	}
 	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -225,6 +238,7 @@ func (b *builder) start() error {
 		consoleSocket: b.opts.ConsoleSocket, terminal: b.spec.Process.Terminal,
 		uidMaps: b.spec.Linux.UIDMappings, gidMaps: b.spec.Linux.GIDMappings,
 		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
+		cgReady: cgReady,
 	}
 	cfg := &initConfig{
 		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: initSpec(b.spec),
@@ -269,11 +283,6 @@ func (p *nsPlan) joinsUser() bool {
 
 // handshake walks init through the protocol in sync.go until it is ready.
 func (b *builder) handshake(ctx context.Context) error {
-	b.state = &State{
-		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
-		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
-		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
-	}
 	if len(b.mountSources) > 0 {
 		if err := b.sendDetachedMounts(b.mountSources, b.plan.joinPath(specs.MountNamespace), b.containerUserns); err != nil {
 			return b.failed(err)
@@ -281,6 +290,11 @@ func (b *builder) handshake(ctx context.Context) error {
 	}
 	if err := <-b.added; err != nil {
 		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
+	}
+	b.state = &State{
+		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
+		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
+		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
 	}
 	if err := b.conn.send(syncMsg{Type: msgCgroup}); err != nil {
 		// init may have failed first: its message is the one to show.
@@ -332,7 +346,7 @@ func (b *builder) finish() (*Container, error) {
 		}
 	}
 	b.conn.f.Close()
-	return &Container{root: b.opts.Root, dir: b.dir, state: b.state, cmd: b.cmd}, nil
+	return &Container{root: b.opts.Root, dir: b.dir, state: b.state, cmd: b.cmd, cg: b.cg}, nil
 }
 
 // abort undoes a failed Create.

@@ -29,6 +29,9 @@ type launcher struct {
 	// uidMaps and gidMaps are written for a new user namespace.
 	uidMaps, gidMaps      []specs.LinuxIDMapping
 	stdin, stdout, stderr *os.File
+	// cgReady, when set, waits for a cgroup still being made and returns
+	// it; cg is nil until then.
+	cgReady func() (cgroups.Manager, error)
 
 	conn  *syncConn
 	cmd   *exec.Cmd
@@ -91,7 +94,7 @@ func (l *launcher) launch(cfg *initConfig) error {
 	if cgfd != nil {
 		l.added <- nil
 	} else {
-		go func() { l.added <- l.cg.Add(cmd.Process.Pid) }()
+		go func() { l.added <- l.addToCgroup(cmd.Process.Pid) }()
 	}
 	cfg.HostPid = cmd.Process.Pid
 	if cfg.InitHostPid == 0 {
@@ -114,6 +117,17 @@ func (l *launcher) failed(err error) error {
 		return fmt.Errorf("%w: %w", err, werr)
 	}
 	return err
+}
+
+func (l *launcher) addToCgroup(pid int) error {
+	if l.cgReady != nil {
+		cg, err := l.cgReady()
+		if err != nil {
+			return err
+		}
+		l.cg = cg
+	}
+	return l.cg.Add(pid)
 }
 
 func socketPair() (*os.File, *os.File, error) {
