@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -18,7 +17,7 @@ import (
 
 // Exec is a process exec'd into a container.
 type Exec struct {
-	lock
+	lifecycle
 	id      string
 	parent  *Init
 	spec    *specs.Process
@@ -27,7 +26,6 @@ type Exec struct {
 	proc    *libcontainer.Process
 	io      procIO
 	console *console
-	exit    exitRecord
 }
 
 func (e *Exec) ID() string   { return e.id }
@@ -38,20 +36,6 @@ func (e *Exec) Pid() int {
 	defer e.mu.Unlock()
 	return e.pid
 }
-
-func (e *Exec) Status() Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.statusLocked()
-}
-
-func (e *Exec) ExitStatus() (int, time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.exit.exit.Status, e.exit.exit.At
-}
-
-func (e *Exec) Wait(ctx context.Context) error { return e.exit.wait(ctx) }
 
 // Start execs the process into the container. The caller holds the
 // reaper and tracks Pid once it has published the start.
@@ -105,18 +89,6 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 		log.G(ctx).WithError(err).Warn("record exec stdio")
 	}
 	return nil
-}
-
-func (e *Exec) SetExited(x Exit) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	next, err := e.state.transition(Stopped)
-	if err != nil {
-		return false
-	}
-	e.state = next
-	e.exit.set(x)
-	return true
 }
 
 // Kill signals the process. all is for the container's init: an exec'd

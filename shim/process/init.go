@@ -32,7 +32,7 @@ type CreateConfig struct {
 
 // Init is a container's init process, and the handle on the container.
 type Init struct {
-	lock
+	lifecycle
 	id, bundle, rootfs, ns string
 	stdio                  Stdio
 	ioUID, ioGID           int
@@ -41,7 +41,6 @@ type Init struct {
 	pid                    int
 	io                     procIO
 	console                *console
-	exit                   exitRecord
 }
 
 // Create mounts the rootfs, makes the container with libcontainer and
@@ -50,8 +49,8 @@ type Init struct {
 // create. On failure nothing is left: no mount, no container, no pipes.
 func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error) {
 	p := &Init{
-		lock: lock{state: initCreated{}}, id: cfg.ID, bundle: cfg.Bundle, ns: cfg.Namespace,
-		stdio: cfg.Stdio, ioUID: cfg.IoUID, ioGID: cfg.IoGID, reaper: r, exit: newExitRecord(),
+		lifecycle: newLifecycle(initCreated{}), id: cfg.ID, bundle: cfg.Bundle, ns: cfg.Namespace,
+		stdio: cfg.Stdio, ioUID: cfg.IoUID, ioGID: cfg.IoGID, reaper: r,
 	}
 	if len(cfg.Rootfs) > 0 {
 		p.rootfs = filepath.Join(cfg.Bundle, "rootfs")
@@ -157,20 +156,6 @@ func (p *Init) Bundle() string { return p.bundle }
 // Container is the libcontainer handle, for stats, pids, OOM and spec.
 func (p *Init) Container() *libcontainer.Container { return p.container }
 
-func (p *Init) Status() Status {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.statusLocked()
-}
-
-func (p *Init) ExitStatus() (int, time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.exit.exit.Status, p.exit.exit.At
-}
-
-func (p *Init) Wait(ctx context.Context) error { return p.exit.wait(ctx) }
-
 // Start runs the user's program. The caller untracks the init (and holds
 // the reaper) around it, so that an exit cannot be published before the
 // start is.
@@ -186,18 +171,6 @@ func (p *Init) Start(ctx context.Context) error {
 	}
 	p.state = next
 	return nil
-}
-
-func (p *Init) SetExited(e Exit) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	next, err := p.state.transition(Stopped)
-	if err != nil {
-		return false
-	}
-	p.state = next
-	p.exit.set(e)
-	return true
 }
 
 // Kill signals init, or with all every process of the container. A
@@ -326,5 +299,5 @@ func (p *Init) NewExec(id string, spec *specs.Process, s Stdio) (*Exec, error) {
 	if spec == nil || len(spec.Args) == 0 {
 		return nil, fmt.Errorf("%w: exec %s: no process args", errdefs.ErrInvalidArgument, id)
 	}
-	return &Exec{lock: lock{state: execCreated{}}, id: id, parent: p, spec: spec, stdio: s, exit: newExitRecord()}, nil
+	return &Exec{lifecycle: newLifecycle(execCreated{}), id: id, parent: p, spec: spec, stdio: s}, nil
 }

@@ -161,12 +161,46 @@ func (w warnLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lock is a process's mutex with its state: operations hold it for their
-// whole length, so two RPCs on one process never interleave.
-type lock struct {
+// lifecycle is what Init and Exec share: the mutex with the state
+// (operations hold it for their whole length, so two RPCs on one process
+// never interleave) and the exit record.
+type lifecycle struct {
 	mu    sync.Mutex
 	state state
+	exit  exitRecord
+}
+
+func newLifecycle(initial state) lifecycle {
+	return lifecycle{state: initial, exit: newExitRecord()}
 }
 
 // statusLocked reads the status; the caller holds mu.
-func (l *lock) statusLocked() Status { return l.state.Status() }
+func (l *lifecycle) statusLocked() Status { return l.state.Status() }
+
+func (l *lifecycle) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statusLocked()
+}
+
+func (l *lifecycle) ExitStatus() (int, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.exit.exit.Status, l.exit.exit.At
+}
+
+func (l *lifecycle) Wait(ctx context.Context) error { return l.exit.wait(ctx) }
+
+// SetExited records the exit, once: a process that is already stopped
+// (or deleted) refuses the move and reports false.
+func (l *lifecycle) SetExited(x Exit) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next, err := l.state.transition(Stopped)
+	if err != nil {
+		return false
+	}
+	l.state = next
+	l.exit.set(x)
+	return true
+}
