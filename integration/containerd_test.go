@@ -62,7 +62,7 @@ func TestContainerdRuncShim(t *testing.T) {
 	t.Run("ExecTTY", func(t *testing.T) {
 		c := c.sub(t)
 		id := c.runDetached(t)
-		p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.fifoDir, "--exec-id", "e1", id, "sh")
+		p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.FifoDir, "--exec-id", "e1", id, "sh")
 		n := p.waitFor("# ", 0, 30*time.Second)
 		p.typeLine("echo typed-$((1+2))")
 		n = p.waitFor("typed-3", n, 10*time.Second)

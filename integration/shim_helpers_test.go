@@ -2,11 +2,10 @@ package integration
 
 // Helpers for the tests of Berth's own shim (containerd-shim-berth-v2)
 // under the private containerd of containerd_helpers_test.go. containerd
-// finds the shim on its PATH, which the harness starts with the bin dir
+// finds the shim on its PATH, which package ctrd starts with the bin dir
 // first.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -16,10 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +27,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	ctrdpkg "github.com/berthrt/berth/integration/ctrd"
 )
 
 const (
@@ -71,7 +70,7 @@ func (c *ctrd) checkShimState() {
 // shimRunArgs is `run --runtime io.containerd.berth.v2 [flags] IMAGE ID
 // ARGS...`.
 func (c *ctrd) shimRunArgs(flags []string, id string, args ...string) []string {
-	a := []string{"run", "--runtime", berthRuntime, "--fifo-dir", c.fifoDir}
+	a := []string{"run", "--runtime", berthRuntime, "--fifo-dir", c.FifoDir}
 	a = append(a, flags...)
 	a = append(a, ctrdImage, id)
 	return append(a, args...)
@@ -95,14 +94,13 @@ func (c *ctrd) ctrStdin(ready func(), input string, args ...string) result {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "ctr"), c.ctrArgs(args...)...)
+	cmd := c.CtrCommand(ctx, args...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	out, errf := tempFile(c.t), tempFile(c.t)
 	cmd.Stdout, cmd.Stderr = out, errf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -133,7 +131,7 @@ func ctrStderr(s string) string {
 // client is a containerd client for what ctr cannot do (update).
 func (c *ctrd) client() (*containerd.Client, context.Context) {
 	c.t.Helper()
-	cl, err := containerd.New(c.sock)
+	cl, err := containerd.New(c.Socket)
 	if err != nil {
 		c.t.Fatalf("containerd client: %v", err)
 	}
@@ -158,11 +156,8 @@ func (c *ctrd) updateMemory(id string, limit int64) error {
 // taskPid is the host pid of a task's init, from `ctr task ls`.
 func (c *ctrd) taskPid(id string) int {
 	c.t.Helper()
-	for _, line := range strings.Split(c.mustCtr("task", "ls"), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
-			pid, _ := strconv.Atoi(f[1])
-			return pid
-		}
+	if task, ok := c.taskList()[id]; ok {
+		return task.Pid
 	}
 	c.t.Fatalf("task %s is not listed%s", id, c.diagnostics())
 	return 0
@@ -170,18 +165,7 @@ func (c *ctrd) taskPid(id string) int {
 
 // parentPid reads a process's parent from /proc: a container's init is a
 // child of the shim that runs it.
-func parentPid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
+func parentPid(pid int) int { return ctrdpkg.ParentPid(pid) }
 
 // eventWatch is `ctr events` running in the background, its output in a
 // file the test reads as it grows.
@@ -194,9 +178,8 @@ type eventWatch struct {
 func (c *ctrd) watchEvents(t *testing.T) *eventWatch {
 	t.Helper()
 	w := &eventWatch{t: t, out: tempFile(t)}
-	w.cmd = exec.Command(filepath.Join(c.bin, "ctr"), c.ctrArgs("events")...)
+	w.cmd = c.CtrCommand(context.Background(), "events")
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -277,46 +260,15 @@ func cgroupFile(ctrl, id, file string) (string, error) {
 // containers keep running.
 func (c *ctrd) restart(during func()) {
 	c.t.Helper()
-	select {
-	case <-c.exited:
-		c.t.Fatalf("containerd exited before the restart: %v\n%s", c.cmd.ProcessState, c.tail(c.log, 30))
-	default:
-	}
-	if err := unix.Kill(c.cmd.Process.Pid, unix.SIGKILL); err != nil {
-		c.t.Fatalf("kill containerd (pid %d): %v", c.cmd.Process.Pid, err)
-	}
-	<-c.exited
-	if during != nil {
-		during()
-	}
-	logf, err := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
+	if err := c.Restart(context.Background(), during); err != nil {
 		c.t.Fatal(err)
-	}
-	defer logf.Close()
-	c.exited = make(chan struct{})
-	c.cmd = exec.Command(filepath.Join(c.bin, "containerd"), "--config", filepath.Join(c.root, "config.toml"))
-	c.cmd.Env = append(os.Environ(), "PATH="+c.bin+":"+os.Getenv("PATH"))
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	cmd, exited := c.cmd, c.exited
-	go func() { cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for c.ctr("version").code != 0 {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("containerd did not come back after a restart\n%s", c.tail(c.log, 30))
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // mountedUnder says whether anything is mounted at or below dir.
-func mountedUnder(dir string) bool { return len(mountsUnder(dir)) > 0 }
+func mountedUnder(dir string) bool { return len(ctrdpkg.MountsUnder(dir)) > 0 }
 
-func pidAlive(pid int) bool { return unix.Kill(pid, 0) == nil && alive(pid) }
+func pidAlive(pid int) bool { return unix.Kill(pid, 0) == nil && ctrdpkg.Alive(pid) }
 
 // waitExec waits until `ctr task ps` shows the exec id in the task.
 func (c *ctrd) waitExec(id, execID string) {
@@ -460,7 +412,7 @@ func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
 	f := shimFootprint{
 		id:       id,
 		pid:      c.taskPid(id),
-		bundle:   filepath.Join(c.state, "io.containerd.runtime.v2.task", ctrdNamespace, id),
+		bundle:   filepath.Join(c.State, "io.containerd.runtime.v2.task", ctrdNamespace, id),
 		libState: filepath.Join(berthShimRoot, ctrdNamespace, id),
 	}
 	f.shimPid = parentPid(f.pid)
@@ -494,8 +446,8 @@ func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
 			group = g
 		}
 	}
-	sum := sha256.Sum256([]byte(filepath.Join(c.sock, ctrdNamespace, group, "debug")))
-	f.sockets = append(f.sockets, filepath.Join(shimSocketDir, fmt.Sprintf("%x", sum)))
+	sum := sha256.Sum256([]byte(filepath.Join(c.Socket, ctrdNamespace, group, "debug")))
+	f.sockets = append(f.sockets, filepath.Join(c.SocketDir, fmt.Sprintf("%x", sum)))
 	for _, s := range f.sockets {
 		if _, err := os.Lstat(s); err != nil {
 			t.Fatalf("shim socket %s of %s: %v", s, id, err)
@@ -519,7 +471,7 @@ func (c *ctrd) leftovers(f shimFootprint) []string {
 	for _, d := range cgroupDirs(f.id) {
 		out = append(out, "cgroup "+d)
 	}
-	for _, m := range mountsUnder(f.bundle) {
+	for _, m := range ctrdpkg.MountsUnder(f.bundle) {
 		out = append(out, "mount "+m)
 	}
 	if _, err := os.Lstat(f.bundle); err == nil {
@@ -533,7 +485,7 @@ func (c *ctrd) leftovers(f shimFootprint) []string {
 			out = append(out, "shim socket "+s)
 		}
 	}
-	for _, p := range fifosUnder(c.state) {
+	for _, p := range fifosUnder(c.State) {
 		if strings.Contains(filepath.Base(p), f.id) {
 			out = append(out, "fifo "+p)
 		}
@@ -556,13 +508,7 @@ func (c *ctrd) waitNothingLeft(f shimFootprint) {
 // cgroupDirs are the cgroups named after container id, in every
 // hierarchy (v1: /sys/fs/cgroup/<controller>/<ns>/<id>; v2:
 // /sys/fs/cgroup/<ns>/<id>).
-func cgroupDirs(id string) []string {
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ctrdNamespace, id))
-	if d := filepath.Join("/sys/fs/cgroup", ctrdNamespace, id); isDir(d) {
-		dirs = append(dirs, d)
-	}
-	return dirs
-}
+func cgroupDirs(id string) []string { return ctrdpkg.CgroupDirs(ctrdNamespace, id) }
 
 // fifosUnder lists the named pipes at or below dir.
 func fifosUnder(dir string) []string {

@@ -127,12 +127,12 @@ func shimRunTTY(t *testing.T, c *ctrd) {
 func shimExec(t *testing.T, c *ctrd) {
 	ev := c.watchEvents(t)
 	id := c.shimDetached(t)
-	r := c.ctr("task", "exec", "--fifo-dir", c.fifoDir, "--exec-id", "e1", id, "sh", "-c", "echo out-$((2*3)); echo err >&2; exit 4")
+	r := c.ctr("task", "exec", "--fifo-dir", c.FifoDir, "--exec-id", "e1", id, "sh", "-c", "echo out-$((2*3)); echo err >&2; exit 4")
 	if r.code != 4 || r.stdout != "out-6\n" || ctrStderr(r.stderr) != "err\n" {
 		t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q%s", r.code, r.stdout, r.stderr, c.diagnostics())
 	}
 	// The same exec id again, now that the first is gone.
-	r = c.ctrStdin(func() { c.waitExec(id, "e1") }, "piped\n", "task", "exec", "--fifo-dir", c.fifoDir, "--exec-id", "e1", id, "cat")
+	r = c.ctrStdin(func() { c.waitExec(id, "e1") }, "piped\n", "task", "exec", "--fifo-dir", c.FifoDir, "--exec-id", "e1", id, "cat")
 	if r.code != 0 || r.stdout != "piped\n" {
 		t.Fatalf("ctr task exec cat with stdin: exit %d, stdout %q, stderr %q%s", r.code, r.stdout, r.stderr, c.diagnostics())
 	}
@@ -145,7 +145,7 @@ func shimExec(t *testing.T, c *ctrd) {
 
 func shimExecTTY(t *testing.T, c *ctrd) {
 	id := c.shimDetached(t)
-	p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.fifoDir, "--exec-id", "t1", id, "sh")
+	p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.FifoDir, "--exec-id", "t1", id, "sh")
 	n := p.waitFor("# ", 0, 30*time.Second)
 	p.typeLine("echo typed-$((1+2))")
 	p.waitFor("typed-3", n, 10*time.Second)
@@ -184,7 +184,7 @@ func shimTTYResize(t *testing.T, c *ctrd) {
 // The same for an exec'd process's terminal (ResizePty with an exec id).
 func shimExecTTYResize(t *testing.T, c *ctrd) {
 	id := c.shimDetached(t)
-	p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.fifoDir, "--exec-id", "r1", id, "sh")
+	p := c.ctrOnPty(t, "task", "exec", "-t", "--fifo-dir", c.FifoDir, "--exec-id", "r1", id, "sh")
 	n := p.waitFor("# ", 0, 30*time.Second)
 	n = p.waitTTYSize(n, 24, 80)
 	if err := p.master.Resize(console.WinSize{Height: 50, Width: 100}); err != nil {
@@ -665,7 +665,7 @@ func TestBerthShimKilled(t *testing.T) {
 func shimKilledAttached(t *testing.T, c *ctrd) {
 	ev := c.watchEvents(t)
 	id := c.container(t)
-	fifoDir := filepath.Join(c.fifoDir, id)
+	fifoDir := filepath.Join(c.FifoDir, id)
 	if err := os.MkdirAll(fifoDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func (d *Daemon) close() error {
 				d.Track(id)
 			}
 			if len(ids) > 0 {
-				d.logf("ctrd: removing containers left behind: %s", strings.Join(ids, " "))
+				d.leakf("ctrd: removing containers left behind: %s", strings.Join(ids, " "))
 			}
 			errs = append(errs, d.RemoveContainers(ctx, ids))
 		}
@@ -126,6 +126,7 @@ func (d *Daemon) close() error {
 	errs = append(errs, d.killStrays(ids), d.deleteRuntimeState())
 	errs = append(errs, d.unmountAll()...)
 	d.removeCgroups(ids)
+	d.reportSockets()
 	errs = append(errs, d.removeDirs())
 	return errors.Join(errs...)
 }
@@ -192,21 +193,29 @@ func (d *Daemon) knownIDs() []string {
 }
 
 // killStrays kills, by pid, what outlived containerd: the processes in
-// our containers' cgroups and in their bundles' pid files, and the shims
+// our containers' cgroups and in their bundles' pid files, the shims
 // serving this containerd (a shim binary from ShimDir whose -address is
-// our socket). A shim exits by itself shortly after its last task is
-// deleted, so shims get that time first.
+// our socket), and anything else whose command line names State (a ctr
+// or a runtime wrapper the caller left running). A shim exits by itself
+// shortly after its last task is deleted, so these get that time first.
 func (d *Daemon) killStrays(ids []string) error {
 	if d.State == "" {
 		return nil
 	}
+	strays := func() []int {
+		pids := append(d.ShimPids(), d.statePids()...)
+		slices.Sort(pids)
+		return slices.Compact(pids)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(d.ShimPids()) > 0 && time.Now().Before(deadline) {
+	for len(strays()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	pids := append(d.ShimPids(), d.containerPids(ids)...)
+	pids := append(strays(), d.containerPids(ids)...)
+	slices.Sort(pids)
+	pids = slices.Compact(pids)
 	for _, pid := range pids {
-		d.logf("ctrd: killing leftover process %d (%s)", pid, strings.Join(cmdline(pid), " "))
+		d.leakf("ctrd: killing leftover process %d (%s)", pid, strings.Join(Cmdline(pid), " "))
 		unix.Kill(pid, unix.SIGKILL)
 	}
 	deadline = time.Now().Add(5 * time.Second)
@@ -231,19 +240,33 @@ func (d *Daemon) killStrays(ids []string) error {
 // with `-address <our socket>`: this containerd's shims and no one
 // else's.
 func (d *Daemon) ShimPids() []int {
+	return livePids(func(pid int) bool {
+		exe, err := Exe(pid)
+		if err != nil || filepath.Dir(exe) != d.ShimDir || !strings.HasPrefix(filepath.Base(exe), "containerd-shim-") {
+			return false
+		}
+		args := Cmdline(pid)
+		i := slices.Index(args, "-address")
+		return i >= 0 && i+1 < len(args) && args[i+1] == d.Socket
+	})
+}
+
+// statePids are the live processes whose command line names State.
+func (d *Daemon) statePids() []int {
+	return livePids(func(pid int) bool {
+		return slices.ContainsFunc(Cmdline(pid), func(a string) bool {
+			return a == d.State || strings.Contains(a, d.State+"/")
+		})
+	})
+}
+
+// livePids are the live processes, this one aside, that match says yes to.
+func livePids(match func(pid int) bool) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || !Alive(pid) {
-			continue
-		}
-		exe, err := Exe(pid)
-		if err != nil || filepath.Dir(exe) != d.ShimDir || !strings.HasPrefix(filepath.Base(exe), "containerd-shim-") {
-			continue
-		}
-		args := cmdline(pid)
-		if i := slices.Index(args, "-address"); i >= 0 && i+1 < len(args) && args[i+1] == d.Socket {
+		if err == nil && pid != os.Getpid() && Alive(pid) && match(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -255,7 +278,7 @@ func (d *Daemon) ShimPids() []int {
 func (d *Daemon) containerPids(ids []string) []int {
 	set := map[int]bool{}
 	for _, id := range ids {
-		for _, dir := range cgroupDirs(d.cfg.Namespace, id) {
+		for _, dir := range CgroupDirs(d.cfg.Namespace, id) {
 			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 			for _, f := range strings.Fields(string(b)) {
 				if pid, err := strconv.Atoi(f); err == nil {
@@ -293,7 +316,7 @@ func (d *Daemon) deleteRuntimeState() error {
 			if !e.IsDir() {
 				continue
 			}
-			d.logf("ctrd: deleting runtime state of %s in %s", e.Name(), nsRoot)
+			d.leakf("ctrd: deleting runtime state of %s in %s", e.Name(), nsRoot)
 			out, err := exec.Command(binary, "--root", nsRoot, "delete", "--force", e.Name()).CombinedOutput()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("ctrd: %s delete --force %s: %v: %s", binary, e.Name(), err, bytes.TrimSpace(out)))
@@ -319,13 +342,25 @@ func (d *Daemon) unmountAll() []error {
 // it is empty (another user of the namespace keeps it).
 func (d *Daemon) removeCgroups(ids []string) {
 	for _, id := range ids {
-		for _, dir := range cgroupDirs(d.cfg.Namespace, id) {
-			d.logf("ctrd: removing cgroup %s", dir)
+		for _, dir := range CgroupDirs(d.cfg.Namespace, id) {
+			d.leakf("ctrd: removing cgroup %s", dir)
 			unix.Rmdir(dir)
 		}
 	}
-	for _, dir := range cgroupDirs(d.cfg.Namespace, "") {
+	for _, dir := range CgroupDirs(d.cfg.Namespace, "") {
 		unix.Rmdir(dir)
+	}
+}
+
+// reportSockets reports the shim sockets left in SocketDir (by a shim
+// that was killed); removeDirs removes them with the rest.
+func (d *Daemon) reportSockets() {
+	if d.SocketDir == "" {
+		return
+	}
+	entries, _ := os.ReadDir(d.SocketDir)
+	for _, e := range entries {
+		d.leakf("ctrd: shim socket %s was left behind", filepath.Join(d.SocketDir, e.Name()))
 	}
 }
 
@@ -352,9 +387,10 @@ func (d *Daemon) removeDirs() error {
 	return errors.Join(errs...)
 }
 
-// cgroupDirs are the existing cgroup directories /<ns>/<id> (or /<ns>
-// with id "") in every hierarchy: each v1 controller, or the v2 tree.
-func cgroupDirs(ns, id string) []string {
+// CgroupDirs are the existing cgroup directories /<ns>/<id> (or /<ns>
+// with id "") in every hierarchy: each v1 controller, or the v2 tree;
+// ctr puts a container's cgroup there.
+func CgroupDirs(ns, id string) []string {
 	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ns, id))
 	if p := filepath.Join("/sys/fs/cgroup", ns, id); isDir(p) {
 		dirs = append(dirs, p)
@@ -406,8 +442,8 @@ func Exe(pid int) (string, error) {
 	return strings.TrimSuffix(exe, " (deleted)"), err
 }
 
-// cmdline is pid's arguments.
-func cmdline(pid int) []string {
+// Cmdline is pid's arguments.
+func Cmdline(pid int) []string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }

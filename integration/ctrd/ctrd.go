@@ -58,9 +58,13 @@ type Config struct {
 	// pages (PSS) count this daemon's shims alone, whatever else runs
 	// the same binaries meanwhile.
 	CopyShims bool
-	// Logf receives notes about what Close had to clean up by force
-	// (something the caller left behind); nil discards them.
+	// Logf receives notes about what Close did beyond the routine
+	// (unmounting what was left mounted); nil discards them.
 	Logf func(format string, args ...any)
+	// Leakf receives what Close found left behind by the caller and had
+	// to clean up by force: containers, processes, runtime state,
+	// cgroups, shim sockets. Logf when nil. A test can make it fail.
+	Leakf func(format string, args ...any)
 }
 
 // Daemon is one running private containerd.
@@ -263,9 +267,10 @@ disabled_plugins = [
 `, d.Root, d.State, filepath.Join(d.Root, "tmp"), d.Socket, d.Socket+".ttrpc", level, d.SocketDir)
 }
 
-// startDaemon starts containerd and waits until ctr gets an answer.
+// startDaemon starts containerd (its log appended to Log) and waits
+// until ctr gets an answer.
 func (d *Daemon) startDaemon(ctx context.Context) error {
-	logf, err := os.Create(d.Log)
+	logf, err := os.OpenFile(d.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -284,7 +289,8 @@ func (d *Daemon) startDaemon(ctx context.Context) error {
 	if err := d.cmd.Start(); err != nil {
 		return fmt.Errorf("ctrd: start containerd: %w", err)
 	}
-	go func() { d.cmd.Wait(); close(d.exited) }()
+	cmd, exited := d.cmd, d.exited
+	go func() { cmd.Wait(); close(exited) }()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -306,6 +312,32 @@ func (d *Daemon) startDaemon(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Restart kills containerd outright (SIGKILL, by its pid), as a crash or
+// the OOM killer does, runs during (if not nil) while it is down, and
+// starts it again with the same config, state and log. Its shims and
+// their containers keep running.
+func (d *Daemon) Restart(ctx context.Context, during func()) error {
+	if !d.running() {
+		ps := "never started"
+		if d.cmd != nil && d.cmd.ProcessState != nil {
+			ps = d.cmd.ProcessState.String()
+		}
+		return fmt.Errorf("ctrd: containerd exited before the restart: %s\n%s", ps, d.Tail(30))
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("ctrd: kill containerd (pid %d): %w", d.cmd.Process.Pid, err)
+	}
+	<-d.exited
+	if during != nil {
+		during()
+	}
+	d.exited = make(chan struct{})
+	if err := d.startDaemon(ctx); err != nil {
+		return fmt.Errorf("ctrd: containerd did not come back after a restart: %w", err)
+	}
+	return nil
 }
 
 // importImage writes the busybox image archive and imports it.
@@ -413,10 +445,14 @@ func (d *Daemon) Tasks(ctx context.Context) (map[string]Task, error) {
 }
 
 // Tail is the end of containerd's log, for error messages.
-func (d *Daemon) Tail(n int) string {
-	b, err := os.ReadFile(d.Log)
+func (d *Daemon) Tail(n int) string { return TailFile(d.Log, n) }
+
+// TailFile is the last n lines of the file at path (without the final
+// newline), or a note of why it could not be read.
+func TailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Sprintf("(containerd log: %v)", err)
+		return fmt.Sprintf("(%v)", err)
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -426,4 +462,13 @@ func (d *Daemon) logf(format string, args ...any) {
 	if d.cfg.Logf != nil {
 		d.cfg.Logf(format, args...)
 	}
+}
+
+// leakf reports something the caller left behind.
+func (d *Daemon) leakf(format string, args ...any) {
+	if d.cfg.Leakf != nil {
+		d.cfg.Leakf(format, args...)
+		return
+	}
+	d.logf(format, args...)
 }

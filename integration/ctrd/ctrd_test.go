@@ -55,7 +55,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	for _, pid := range []int{initPid, shimPid} {
 		if Alive(pid) {
-			t.Errorf("process %d (%v) outlived Close", pid, cmdline(pid))
+			t.Errorf("process %d (%v) outlived Close", pid, Cmdline(pid))
 		}
 	}
 	for _, dir := range []string{d.State, d.Root, d.ShimDir} {
@@ -66,7 +66,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if mps := MountsUnder(d.State, d.Root); len(mps) > 0 {
 		t.Errorf("still mounted after Close: %v", mps)
 	}
-	if dirs := cgroupDirs("ctrdtest", id); len(dirs) > 0 {
+	if dirs := CgroupDirs("ctrdtest", id); len(dirs) > 0 {
 		t.Errorf("cgroups left after Close: %v", dirs)
 	}
 	if err := d.Close(); err != nil {
