@@ -428,3 +428,20 @@ func (c *ctrd) ctrAsync(d time.Duration, args ...string) <-chan result {
 	}()
 	return done
 }
+
+// expectKilledRun runs `ctr run` with args, kills the task with SIGKILL once
+// it runs, and expects ctr to report 137, as a shell would.
+func (c *ctrd) expectKilledRun(t *testing.T, id string, args []string) {
+	t.Helper()
+	done := c.ctrAsync(time.Minute, args...)
+	c.waitTask(id, "RUNNING")
+	c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
+	select {
+	case r := <-done:
+		if r.code != 137 {
+			t.Fatalf("ctr run of a task killed with SIGKILL: exit %d, want 137; stderr %q%s", r.code, r.stderr, c.diagnostics())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ctr run did not return within 30s of SIGKILL%s", c.diagnostics())
+	}
+}

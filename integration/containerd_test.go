@@ -91,17 +91,7 @@ func TestContainerdRuncShim(t *testing.T) {
 	t.Run("KillExitCode", func(t *testing.T) {
 		c := c.sub(t)
 		id := c.container(t)
-		done := c.ctrAsync(time.Minute, c.runArgs([]string{"--rm"}, id, "sleep", "300")...)
-		c.waitTask(id, "RUNNING")
-		c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
-		select {
-		case r := <-done:
-			if r.code != 137 {
-				t.Fatalf("ctr run of a task killed with SIGKILL: exit %d, want 137; stderr %q%s", r.code, r.stderr, c.diagnostics())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("ctr run did not return within 30s of SIGKILL%s", c.diagnostics())
-		}
+		c.expectKilledRun(t, id, c.runArgs([]string{"--rm"}, id, "sleep", "300"))
 		if _, ok := c.tasks()[id]; ok {
 			t.Errorf("after the killed ctr run --rm, task %s is still listed", id)
 		}

@@ -306,17 +306,7 @@ func shimDeleteCreated(t *testing.T, c *ctrd) {
 
 func shimKillExitCode(t *testing.T, c *ctrd) {
 	id := c.container(t)
-	done := c.ctrAsync(time.Minute, c.shimRunArgs([]string{"--rm"}, id, "sleep", "300")...)
-	c.waitTask(id, "RUNNING")
-	c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
-	select {
-	case r := <-done:
-		if r.code != 137 {
-			t.Fatalf("ctr run of a task killed with SIGKILL: exit %d, want 137; stderr %q%s", r.code, r.stderr, c.diagnostics())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ctr run did not return within 30s of SIGKILL%s", c.diagnostics())
-	}
+	c.expectKilledRun(t, id, c.shimRunArgs([]string{"--rm"}, id, "sleep", "300"))
 }
 
 func shimKillExecAndAll(t *testing.T, c *ctrd) {

@@ -124,7 +124,7 @@ func makeRootfs(rootfs string, applets []string) error {
 			return err
 		}
 	}
-	if err := copyFile(BusyboxPath, filepath.Join(rootfs, "bin", "busybox"), 0o755); err != nil {
+	if err := CopyFile(BusyboxPath, filepath.Join(rootfs, "bin", "busybox"), 0o755); err != nil {
 		return err
 	}
 	for _, a := range applets {
@@ -142,10 +142,11 @@ func makeRootfs(rootfs string, applets []string) error {
 	return nil
 }
 
-// copyFile copies src to dst with a plain read/write: a hard link would fail
-// when the bundle is on another filesystem (t.TempDir is often a tmpfs), and
-// would let a container that writes /bin/busybox change the host's copy.
-func copyFile(src, dst string, mode os.FileMode) error {
+// CopyFile copies src to dst, with mode whatever the umask, by a plain
+// read/write: a hard link would fail when the bundle is on another
+// filesystem (t.TempDir is often a tmpfs), and would let a container that
+// writes /bin/busybox change the host's copy.
+func CopyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -155,11 +156,11 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	if err := out.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	return os.Chmod(dst, mode)

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthrt/berth/integration/bundle"
 	"github.com/berthrt/berth/integration/image"
 )
 
@@ -197,28 +197,11 @@ func (d *Daemon) copyShims() error {
 	}
 	d.ShimDir = dir
 	for _, src := range shims {
-		if err := copyFile(src, filepath.Join(dir, filepath.Base(src)), 0o755); err != nil {
+		if err := bundle.CopyFile(src, filepath.Join(dir, filepath.Base(src)), 0o755); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func (d *Daemon) configPath() string { return filepath.Join(d.Root, "config.toml") }
