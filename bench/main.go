@@ -178,7 +178,7 @@ func shimCases(ctx context.Context, o options, sel selection, berthPath, runcPat
 	}
 	if sel.shimMem {
 		counts := []int{1, o.shimContainers}
-		fmt.Printf("shim memory: sum of Pss of the shims of %d and %d sleeping containers, one shim each\n", counts[0], counts[1])
+		fmt.Printf("shim memory: sum of Pss of the shims serving %d and %d sleeping containers, none in a shim group\n", counts[0], counts[1])
 		lines, ratios, err := b.memCase(ctx, counts)
 		if err != nil {
 			return fmt.Errorf("shim memory: %w", err)

@@ -1,10 +1,12 @@
 package main
 
 // Shim memory: the proportional set size (PSS) of the shim processes that
-// serve N sleeping containers, each container in a group of its own (so
-// its own shim) for both runtimes. PSS rather than RSS because N shims of
-// one binary share its text pages: PSS splits each shared page between
-// them, so the sum over the shims is what they cost the machine together.
+// serve N sleeping containers, none of them in a shim group. The runc shim
+// gives each its own process; Berth's packs them into shared ones (up to
+// eight a shim by default, shim/pack), and the line says how many shims
+// served them. PSS rather than RSS because shims of one binary share its
+// text pages: PSS splits each shared page between them, so the sum over
+// the shims is what they cost the machine together.
 
 import (
 	"bufio"
@@ -19,8 +21,9 @@ import (
 )
 
 // memSettle is how long the shims are left alone before their memory is
-// read: the create and start RPCs are answered by then, and both
-// runtimes' shims get the same time.
+// read: the memory of a shim with sleeping containers, at rest, not
+// while it answers a request (containerd's task listing, which finds the
+// shims, comes before). Both runtimes' shims get the same time.
 const memSettle = time.Second
 
 // memCase reads the shims' PSS for each runtime at each count of sleeping
@@ -43,7 +46,7 @@ func (b *shimBench) memCase(ctx context.Context, counts []int) ([]string, []floa
 				line += " |"
 			}
 			m := pss[j][c]
-			line += fmt.Sprintf(" %s %s (%s per shim, anon %s)", rt.label, mib(m.pss), mib(m.pss/int64(count)), mib(m.anon))
+			line += fmt.Sprintf(" %s %s (%d shims, %s per container, anon %s)", rt.label, mib(m.pss), m.shims, mib(m.pss/int64(count)), mib(m.anon))
 		}
 		if len(b.rts) == 2 {
 			r := float64(pss[0][c].pss) / float64(pss[1][c].pss)
@@ -57,8 +60,8 @@ func (b *shimBench) memCase(ctx context.Context, counts []int) ([]string, []floa
 
 // memUse is the memory of some processes, summed, in kB: PSS, and the part
 // of it that is anonymous (heap, stacks), which the binary's size does not
-// explain.
-type memUse struct{ pss, anon int64 }
+// explain; and how many processes.
+type memUse struct{ pss, anon, shims int64 }
 
 // memory starts sleeping containers of rt up to each count and returns the
 // memory of their shims at each; then it removes the containers.
@@ -81,12 +84,16 @@ func (b *shimBench) memory(ctx context.Context, rt *shimRuntime, counts []int) (
 				return nil, fmt.Errorf("%s: %w", rt.label, err)
 			}
 		}
+		shims, err := b.shimsOf(ctx, rt, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rt.label, err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("interrupted")
 		case <-time.After(memSettle):
 		}
-		m, err := b.shimMemory(ctx, rt, ids)
+		m, err := shimMemory(shims)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rt.label, err)
 		}
@@ -95,14 +102,13 @@ func (b *shimBench) memory(ctx context.Context, rt *shimRuntime, counts []int) (
 	return use, nil
 }
 
-// shimMemory finds the shim of each container by pid — the parent of its
-// init, which must run rt's shim binary and serve our containerd — checks
-// that each container has a shim of its own, and sums their memory.
-func (b *shimBench) shimMemory(ctx context.Context, rt *shimRuntime, ids []string) (memUse, error) {
-	var sum memUse
+// shimsOf finds the shim of each container by pid — the parent of its
+// init, which must run rt's shim binary and serve our containerd — and
+// returns them, each once.
+func (b *shimBench) shimsOf(ctx context.Context, rt *shimRuntime, ids []string) (map[int]bool, error) {
 	tasks, err := b.d.Tasks(ctx)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
 	ours := map[int]bool{}
 	for _, pid := range b.d.ShimPids() {
@@ -112,18 +118,21 @@ func (b *shimBench) shimMemory(ctx context.Context, rt *shimRuntime, ids []strin
 	for _, id := range ids {
 		t, ok := tasks[id]
 		if !ok || t.Status != "RUNNING" {
-			return sum, fmt.Errorf("container %s: task %+v (listed %v), want RUNNING", id, t, ok)
+			return nil, fmt.Errorf("container %s: task %+v (listed %v), want RUNNING", id, t, ok)
 		}
 		shim := ctrd.ParentPid(t.Pid)
 		exe, _ := ctrd.Exe(shim)
 		if exe != rt.binary || !ours[shim] {
-			return sum, fmt.Errorf("container %s: init %d's parent %d runs %q: %w", id, t.Pid, shim, exe, errNotShim)
+			return nil, fmt.Errorf("container %s: init %d's parent %d runs %q: %w", id, t.Pid, shim, exe, errNotShim)
 		}
 		shims[shim] = true
 	}
-	if len(shims) != len(ids) {
-		return sum, fmt.Errorf("%d containers have %d shims, want one each", len(ids), len(shims))
-	}
+	return shims, nil
+}
+
+// shimMemory sums the memory of the shims.
+func shimMemory(shims map[int]bool) (memUse, error) {
+	var sum memUse
 	for pid := range shims {
 		m, err := readMemUse(pid)
 		if err != nil {
@@ -131,6 +140,7 @@ func (b *shimBench) shimMemory(ctx context.Context, rt *shimRuntime, ids []strin
 		}
 		sum.pss += m.pss
 		sum.anon += m.anon
+		sum.shims++
 	}
 	return sum, nil
 }

@@ -402,6 +402,9 @@ type shimFootprint struct {
 	id       string
 	pid      int    // the init
 	shimPid  int    // the shim serving it
+	// sharedWith are the other tasks the shim serves (a group, or a
+	// shared shim): it stays for them after this container goes.
+	sharedWith []string
 	bundle   string // containerd's bundle (rootfs mount, bootstrap.json)
 	libState string // libcontainer's state dir
 	sockets  []string
@@ -418,6 +421,11 @@ func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
 	f.shimPid = parentPid(f.pid)
 	if !strings.Contains(cmdline(f.shimPid), "containerd-shim-berth-v2") {
 		t.Fatalf("parent %d of the task %s is %q, not the shim", f.shimPid, id, cmdline(f.shimPid))
+	}
+	for other, st := range c.tasks() {
+		if other != id && st != "STOPPED" && parentPid(c.taskPid(other)) == f.shimPid {
+			f.sharedWith = append(f.sharedWith, other)
+		}
 	}
 	if !isDir(f.libState) {
 		t.Fatalf("no libcontainer state for %s at %s", id, f.libState)
@@ -437,15 +445,13 @@ func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
 		t.Fatalf("no shim address in %s/bootstrap.json: %v", f.bundle, err)
 	}
 	f.sockets = append(f.sockets, strings.TrimPrefix(boot.Address, "unix://"))
-	group := id
-	var spec struct {
-		Annotations map[string]string `json:"annotations"`
+	// The group is the annotation's, or for a container without one the
+	// shared shim's Start picked; it records which in the bundle.
+	b, err := os.ReadFile(filepath.Join(f.bundle, "berth-shim-group"))
+	if err != nil || len(b) == 0 {
+		t.Fatalf("no shim group recorded for %s: %v", id, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(f.bundle, "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
-		if g := spec.Annotations["io.containerd.runc.v2.group"]; g != "" {
-			group = g
-		}
-	}
+	group := string(b)
 	sum := sha256.Sum256([]byte(filepath.Join(c.Socket, ctrdNamespace, group, "debug")))
 	f.sockets = append(f.sockets, filepath.Join(c.SocketDir, fmt.Sprintf("%x", sum)))
 	for _, s := range f.sockets {
@@ -456,6 +462,10 @@ func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
 	return f
 }
 
+// shared says the shim served other tasks too when the footprint was
+// taken: their shim may outlive this container.
+func (f shimFootprint) shared() bool { return len(f.sharedWith) > 0 }
+
 // leftovers lists what is still there of a container after its cleanup.
 func (c *ctrd) leftovers(f shimFootprint) []string {
 	var out []string
@@ -465,7 +475,7 @@ func (c *ctrd) leftovers(f shimFootprint) []string {
 	if pidAlive(f.pid) {
 		out = append(out, fmt.Sprintf("its init %d is alive", f.pid))
 	}
-	if pidAlive(f.shimPid) {
+	if pidAlive(f.shimPid) && !f.shared() {
 		out = append(out, fmt.Sprintf("its shim %d is alive", f.shimPid))
 	}
 	for _, d := range cgroupDirs(f.id) {
@@ -481,7 +491,7 @@ func (c *ctrd) leftovers(f shimFootprint) []string {
 		out = append(out, "libcontainer state "+f.libState)
 	}
 	for _, s := range f.sockets {
-		if _, err := os.Lstat(s); err == nil {
+		if _, err := os.Lstat(s); err == nil && !(f.shared() && pidAlive(f.shimPid)) {
 			out = append(out, "shim socket "+s)
 		}
 	}

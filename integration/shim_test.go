@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ func TestBerthShim(t *testing.T) {
 		{"LogBinary", shimLogBinary},
 		{"RuntimeOptions", shimRuntimeOptions},
 		{"Group", shimGroup},
+		{"Packing", shimPacking},
 		{"ConcurrentRuns", shimConcurrentRuns},
 		{"NothingLeft", shimNothingLeft},
 	} {
@@ -487,6 +489,71 @@ func shimGroup(t *testing.T, c *ctrd) {
 	}
 	if !strings.Contains(cmdline(pa), "containerd-shim-berth-v2") {
 		t.Errorf("parent of the task %d is %q, not the shim", pa, cmdline(pa))
+	}
+}
+
+// Containers without a shim group share shims, ContainersPerShim to a
+// shim (ContainersPerShim = 1: one each, as containerd's runc shim does).
+// A shim goes once its last container is deleted, and nothing of the
+// packing is left in containerd's socket dir.
+func shimPacking(t *testing.T, c *ctrd) {
+	dir := t.TempDir()
+	options := func(perShim int) string {
+		cfg := filepath.Join(dir, fmt.Sprintf("per-shim-%d.toml", perShim))
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "ContainersPerShim = %d\n", perShim), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	servedBy := map[int][]string{} // shim pid -> its containers
+	var ids []string
+	run := func(cfg string) int {
+		id := c.shimDetached(t, "--runtime-config-path", cfg)
+		shim := parentPid(c.taskPid(id))
+		if !strings.Contains(cmdline(shim), "containerd-shim-berth-v2") {
+			t.Fatalf("parent of the task %d is %q, not the shim", shim, cmdline(shim))
+		}
+		servedBy[shim] = append(servedBy[shim], id)
+		ids = append(ids, id)
+		return shim
+	}
+	for range 5 {
+		run(options(2))
+	}
+	var sizes []int
+	for _, served := range servedBy {
+		sizes = append(sizes, len(served))
+	}
+	slices.Sort(sizes)
+	if fmt.Sprint(sizes) != "[1 2 2]" {
+		t.Errorf("5 containers with ContainersPerShim = 2 went to shims %v, want 3 shims serving 2, 2 and 1%s", servedBy, c.diagnostics())
+	}
+	own := []int{run(options(1)), run(options(1))}
+	for _, shim := range own {
+		if len(servedBy[shim]) != 1 {
+			t.Errorf("with ContainersPerShim = 1, shim %d serves %v, want one container", shim, servedBy[shim])
+		}
+	}
+
+	for _, id := range ids {
+		c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
+		c.waitTask(id, "STOPPED")
+		c.mustCtr("task", "delete", id)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for shim := range servedBy {
+		for pidAlive(shim) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if pidAlive(shim) {
+			t.Errorf("shim %d still runs after its containers %v were deleted", shim, servedBy[shim])
+		}
+	}
+	entries, _ := os.ReadDir(c.SocketDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "berth-pack-") {
+			t.Errorf("packing state %s left after every container was deleted", filepath.Join(c.SocketDir, e.Name()))
+		}
 	}
 }
 

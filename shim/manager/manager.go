@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +34,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/shim/options"
+	"github.com/berthrt/berth/shim/pack"
 	"github.com/berthrt/berth/shim/process"
+	"github.com/berthrt/berth/shim/task"
 )
 
 // groupAnnotations put containers in one shim process: runc's group label
@@ -54,11 +57,18 @@ func (m manager) Name() string { return m.name }
 
 // Start returns the address of the shim serving this container's group,
 // spawning it if there is none yet. It runs in the bundle directory.
+// A container without a group annotation is packed into a shared shim
+// (shim/pack).
 func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ *bootapi.BootstrapResult, retErr error) {
 	res := &bootapi.BootstrapResult{Version: 3, Protocol: "ttrpc"}
 	id := params.GetInstanceID()
+	address := params.GetContainerdGrpcAddress()
 	debug := params.GetLogLevel() <= bootapi.LogLevel_LOG_LEVEL_DEBUG
-	group, err := groupOf(".", id)
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	group, annotated, err := groupOf(".", id)
 	if err != nil {
 		return nil, err
 	}
@@ -66,16 +76,44 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	if socketDir == "" {
 		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
 	}
-	sock, err := newShimSocket(ctx, socketDir, params.GetContainerdGrpcAddress(), group, false)
-	if errors.Is(err, errdefs.ErrAlreadyExists) {
-		// The group's shim is running: containerd creates the task there.
-		res.Address = sock.addr
-		return res, nil
+
+	var sock *shimSocket
+	running := false
+	bind := func(g string) error {
+		group = g
+		s, err := newShimSocket(ctx, socketDir, address, g, false)
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
+			res.Address, running = s.addr, true
+			return nil
+		}
+		sock = s
+		return err
+	}
+	var env []string
+	if annotated {
+		err = bind(group)
+	} else {
+		var slot int
+		var packs pack.Dir
+		if packs, err = packsOf(socketDir, address, ns); err == nil {
+			slot, err = packs.Reserve(id, containersPerShim(params), bind)
+		}
+		if err == nil {
+			env = packs.Env(slot)
+			defer func() {
+				if retErr != nil {
+					packs.Release(slot, id, shimAlive(ctx, socketDir, address))
+				}
+			}()
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	sockets := []*shimSocket{sock}
+	var sockets []*shimSocket
+	if sock != nil {
+		sockets = append(sockets, sock)
+	}
 	defer func() {
 		if retErr != nil {
 			for _, s := range sockets {
@@ -83,14 +121,24 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 			}
 		}
 	}()
+	// shim delete finds the group here, also for a packed container.
+	if err := os.WriteFile(groupFile, []byte(group), 0o644); err != nil {
+		return nil, fmt.Errorf("record the shim group: %w", err)
+	}
+	if running {
+		// The group's shim is running: containerd creates the task there.
+		return res, nil
+	}
+	env = append(env, task.EnvSocket+"="+sock.addr)
 	if debug {
-		dsock, err := newShimSocket(ctx, socketDir, params.GetContainerdGrpcAddress(), group, true)
+		dsock, err := newShimSocket(ctx, socketDir, address, group, true)
 		if err != nil {
 			return nil, err
 		}
 		sockets = append(sockets, dsock)
+		env = append(env, task.EnvDebugSocket+"="+dsock.addr)
 	}
-	cmd, err := shimCommand(ctx, id, params.GetContainerdGrpcAddress(), debug)
+	cmd, err := shimCommand(ns, id, address, debug, env)
 	if err != nil {
 		return nil, err
 	}
@@ -117,35 +165,80 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	return res, nil
 }
 
+// packsOf is the shared shims' state of this binary for containerd at
+// address, namespace ns.
+func packsOf(socketDir, address, ns string) (pack.Dir, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return pack.Dir{}, fmt.Errorf("find the shim binary: %w", err)
+	}
+	return pack.Open(socketDir, address, ns, self), nil
+}
+
+// shimAlive reports whether a shim answers on a group's address.
+func shimAlive(ctx context.Context, socketDir, address string) func(group string) bool {
+	return func(group string) bool {
+		addr, err := shim.CreateSocketAddress(ctx, socketDir, address, group, false)
+		return err == nil && shim.CanConnect(addr)
+	}
+}
+
+// groupFile, in a bundle, names the shim group the container was given.
+const groupFile = "berth-shim-group"
+
+// defaultContainersPerShim bounds a shared shim: a shim that dies takes
+// its containers' stdio and exit status with it, so eight of them, not a
+// whole namespace. Eight sleeping containers cost one shim about 1 MiB more
+// than one does (make bench).
+const defaultContainersPerShim = 8
+
+// containersPerShim is the ContainersPerShim runtime option, or the
+// default when the options do not say.
+func containersPerShim(params *bootapi.BootstrapParams) int {
+	for _, ext := range params.GetExtensions() {
+		o, err := options.FromAny(ext.GetValue())
+		if err == nil && o.ContainersPerShim > 0 {
+			return o.ContainersPerShim
+		}
+	}
+	return defaultContainersPerShim
+}
+
 // groupOf reads the grouping annotation from the bundle's config.json;
-// a container without one is a group of its own.
-func groupOf(bundle, id string) (string, error) {
+// without one, the group is the container's id and annotated is false.
+func groupOf(bundle, id string) (group string, annotated bool, err error) {
 	f, err := os.Open(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return "", fmt.Errorf("read the bundle's config: %w", err)
+		return "", false, fmt.Errorf("read the bundle's config: %w", err)
 	}
 	defer f.Close()
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
 	}
 	if err := json.NewDecoder(f).Decode(&spec); err != nil {
-		return "", fmt.Errorf("read the bundle's config: %w", err)
+		return "", false, fmt.Errorf("read the bundle's config: %w", err)
 	}
 	for _, a := range groupAnnotations {
 		if g, ok := spec.Annotations[a]; ok && g != "" {
-			return g, nil
+			return g, true, nil
 		}
 	}
-	return id, nil
+	return id, false, nil
+}
+
+// recordedGroup is the shim group Start gave the container in bundle.
+func recordedGroup(bundle, id string) (string, error) {
+	if b, err := os.ReadFile(filepath.Join(bundle, groupFile)); err == nil {
+		return string(b), nil
+	}
+	group, _, err := groupOf(bundle, id)
+	return group, err
 }
 
 // shimCommand is the long-running shim: this binary again, without an
-// action, in its own process group (a ^C to containerd does not reach it).
-func shimCommand(ctx context.Context, id, address string, debug bool) (*exec.Cmd, error) {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, err
-	}
+// action, in its own process group (a ^C to containerd does not reach it),
+// with env added to its environment.
+func shimCommand(ns, id, address string, debug bool, env []string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the shim binary: %w", err)
@@ -160,9 +253,31 @@ func shimCommand(ctx context.Context, id, address string, debug bool) (*exec.Cmd
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Dir = cwd
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=4")
+	cmd.Env = append(shimEnv(os.Environ()), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd, nil
+}
+
+// shimEnv is the long-running shim's environment: containerd's, tuned for
+// a process that mostly waits. Its work is system calls and small
+// messages, so one thread running Go code at a time is enough (each more
+// has allocation caches of its own: about 0.3 MB each, measured). It
+// serves no heap profiles, so sampling allocations for them, and the
+// 1.4 MB table that holds the samples, is turned off.
+func shimEnv(env []string) []string {
+	godebug := "memprofilerate=0"
+	var out []string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GODEBUG":
+			godebug = v + "," + godebug
+		case "GOMAXPROCS":
+		default:
+			out = append(out, kv)
+		}
+	}
+	return append(out, "GOMAXPROCS=1", "GODEBUG="+godebug)
 }
 
 // joinShimCgroup moves the shim into the cgroup runc's ShimCgroup option
@@ -211,7 +326,22 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := process.Cleanup(ctx, opts.StateRoot(ns), bundle, id); err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("clean up after the shim")
 	}
-	removeStaleSockets(ctx, bundle, id)
+	group, err := recordedGroup(bundle, id)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Warn("find the container's shim group")
+	} else {
+		removeStaleSockets(ctx, bundle, group)
+		if slot, ok := pack.SlotOf(group); ok && containerdAddress() != "" {
+			socketDir := socketDirOf(bundle)
+			packs, err := packsOf(socketDir, containerdAddress(), ns)
+			if err == nil {
+				err = packs.Release(slot, id, shimAlive(ctx, socketDir, containerdAddress()))
+			}
+			if err != nil {
+				log.G(ctx).WithError(err).WithField("id", id).Warn("leave the shared shim")
+			}
+		}
+	}
 	killedAt := time.Now()
 	if e, err := process.ReadExit(bundle); err == nil {
 		return shim.StopStatus{Pid: e.Pid, ExitStatus: e.Status, ExitedAt: e.At}, nil

@@ -67,9 +67,9 @@ func newShimSocket(ctx context.Context, root, grpcAddress, group string, debug b
 
 // removeStaleSockets removes the sockets of the dead shim that served the
 // container in bundle: the one containerd connected to (bootstrap.json)
-// and the debug one. A shim killed outright cannot remove them itself. A
-// socket some live shim still answers on is left alone.
-func removeStaleSockets(ctx context.Context, bundle, id string) {
+// and the debug one of its group. A shim killed outright cannot remove
+// them itself. A socket some live shim still answers on is left alone.
+func removeStaleSockets(ctx context.Context, bundle, group string) {
 	var boot struct {
 		Address string `json:"address"`
 	}
@@ -77,22 +77,30 @@ func removeStaleSockets(ctx context.Context, bundle, id string) {
 		removeIfDead(boot.Address)
 	}
 	// The debug socket's address is derived like the main one, from
-	// containerd's address (this invocation's -address flag) and the group.
-	grpcAddress := ""
+	// containerd's address and the group.
+	if address := containerdAddress(); address != "" {
+		if addr, err := shim.CreateSocketAddress(ctx, socketDirOf(bundle), address, group, true); err == nil {
+			removeIfDead(addr)
+		}
+	}
+}
+
+// containerdAddress is containerd's address, as `shim delete` was given it
+// (its -address flag); "" if unknown.
+func containerdAddress() string {
 	if f := flag.Lookup("address"); f != nil {
-		grpcAddress = f.Value.String()
+		return f.Value.String()
 	}
-	group, err := groupOf(bundle, id)
-	if grpcAddress == "" || err != nil {
-		return
+	return ""
+}
+
+// socketDirOf is the shim socket directory of the containerd that made
+// bundle: the bundle's "s" link to it, or containerd's default.
+func socketDirOf(bundle string) string {
+	if dir, err := os.Readlink(filepath.Join(bundle, "s")); err == nil {
+		return dir
 	}
-	socketDir, err := os.Readlink(filepath.Join(bundle, "s"))
-	if err != nil {
-		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
-	}
-	if addr, err := shim.CreateSocketAddress(ctx, socketDir, grpcAddress, group, true); err == nil {
-		removeIfDead(addr)
-	}
+	return filepath.Join(defaults.DefaultStateDir, "s")
 }
 
 func removeIfDead(addr string) {

@@ -5,7 +5,8 @@
 // runtimes configured like runc, or the generic runtimeoptions with a TOML
 // body or file (CRI does that for any other runtime type). Berth honours
 // the fields that mean something to an in-process runtime (Root,
-// NoPivotRoot, IoUid/IoGid, ShimCgroup) and ignores the rest; an option
+// NoPivotRoot, IoUid/IoGid, ShimCgroup), and Berth's own ContainersPerShim
+// in the TOML form, and ignores the rest; an option
 // type it does not know is ignored too, never fatal.
 package options
 
@@ -39,6 +40,10 @@ type Options struct {
 	IoGID uint32 `json:"io_gid,omitempty" toml:"IoGid"`
 	// ShimCgroup is a cgroup the shim process is moved into.
 	ShimCgroup string `json:"shim_cgroup,omitempty" toml:"ShimCgroup"`
+	// ContainersPerShim is how many containers without a shim group share
+	// one shim process (shim/pack); 1 gives each its own, 0 the default.
+	// Berth's own option: the TOML options only.
+	ContainersPerShim int `json:"containers_per_shim,omitempty" toml:"ContainersPerShim"`
 	// Ignored lists the options that were given but do not apply, for
 	// the log.
 	Ignored []string `json:"-" toml:"-"`

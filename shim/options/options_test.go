@@ -38,6 +38,8 @@ func TestFromAny(t *testing.T) {
 			Options{Root: "/r", NoPivotRoot: true, IoUID: 1, IoGID: 2, ShimCgroup: "/s", Ignored: []string{"BinaryName"}}},
 		{"toml body", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("Root = \"/b\"\nNoPivotRoot = true\nUnknown = 3\n")}),
 			Options{Root: "/b", NoPivotRoot: true}},
+		{"containers per shim", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("ContainersPerShim = 1\n")}),
+			Options{ContainersPerShim: 1}},
 		{"toml file", mustAny(t, &runtimeoptions.Options{ConfigPath: file}), Options{Root: "/from/file", IoUID: 5}},
 		{"unknown type", &anypb.Any{TypeUrl: "example.com/unknown", Value: []byte{1, 2, 3}},
 			Options{Ignored: []string{"options of unknown type example.com/unknown"}}},

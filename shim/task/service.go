@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -26,12 +27,17 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
+	"github.com/berthrt/berth/shim/idle"
 	"github.com/berthrt/berth/shim/options"
+	"github.com/berthrt/berth/shim/pack"
 	"github.com/berthrt/berth/shim/process"
 	"github.com/berthrt/berth/shim/reaper"
 )
 
-var _ shim.TTRPCService = (*service)(nil)
+var (
+	_ shim.TTRPCService             = (*service)(nil)
+	_ shim.TTRPCServerUnaryOptioner = (*service)(nil)
+)
 
 // service is the task service of one shim process, for every container
 // of its group.
@@ -41,8 +47,38 @@ type service struct {
 	events   *eventQueue
 	shutdown shutdown.Service
 
+	// idle trims the process's memory when no request is in flight.
+	idle *idle.Trimmer
+	// packed says this shim serves a slot of shared shims (shim/pack):
+	// packs and slot are where its containers are counted.
+	packed bool
+	packs  pack.Dir
+	slot   int
+
 	mu         sync.Mutex
 	containers map[string]*container
+}
+
+// EnvSocket and EnvDebugSocket carry the addresses of the sockets a shim
+// serves on, from its Start (shim/manager) to the shim itself.
+const (
+	EnvSocket      = "BERTH_SHIM_SOCKET"
+	EnvDebugSocket = "BERTH_SHIM_DEBUG_SOCKET"
+)
+
+// trimAfter is how long the shim waits without requests before it gives
+// memory back (shim/idle): long enough that the requests of one create,
+// start or exec arrive within it, short against a container's life.
+const trimAfter = 500 * time.Millisecond
+
+// vacateRetry is how often a shared shim left with no container checks
+// whether the one it stayed for still comes.
+const vacateRetry = 10 * time.Second
+
+// UnaryServerInterceptor makes pkg/shim tell the trimmer about every
+// request. Wait blocks for as long as the process runs: not work.
+func (s *service) UnaryServerInterceptor() ttrpc.UnaryServerInterceptor {
+	return s.idle.Interceptor()
 }
 
 // New makes the task service. The shim's reaper is started here: the
@@ -54,15 +90,22 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (ta
 		events:     newEventQueue(),
 		shutdown:   sd,
 		containers: map[string]*container{},
+		idle:       idle.New(trimAfter, "/containerd.task.v3.Task/Wait"),
 	}
+	s.packs, s.slot, s.packed = pack.FromEnv()
 	go s.events.forward(ctx, publisher)
 	sd.RegisterCallback(func(context.Context) error {
 		s.events.close()
 		<-s.events.done
 		return nil
 	})
-	if address, err := shim.ReadAddress("address"); err == nil {
-		sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
+	// The sockets go with the shim. containerd's shim library removes
+	// the one named in the first container's bundle, if that is still
+	// there; a shim serving a group outlives that bundle.
+	for _, env := range []string{EnvSocket, EnvDebugSocket} {
+		if address := os.Getenv(env); address != "" {
+			sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
+		}
 	}
 	return s, nil
 }
@@ -270,6 +313,13 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		s.mu.Lock()
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
+		if s.packed {
+			// Before containerd asks the shim to shut down, which it
+			// does next: the shim may go only if no container is left.
+			if err := s.packs.Release(s.slot, r.ID, func(string) bool { return true }); err != nil {
+				log.G(ctx).WithError(err).WithField("id", r.ID).Warn("leave the shared shim")
+			}
+		}
 		s.send(&eventstypes.TaskDelete{
 			ContainerID: c.id, ID: c.id, Pid: uint32(p.Pid()), ExitStatus: uint32(status), ExitedAt: protobuf.ToTimestamp(at),
 		})
@@ -425,6 +475,19 @@ func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*pt
 	// serves containers must not leave them unmanaged.
 	if n > 0 {
 		return &ptypes.Empty{}, nil
+	}
+	if s.packed {
+		// A container may have been given this shim since its last one
+		// was deleted: then the shim stays for it.
+		vacated, err := s.packs.Vacate(s.slot)
+		if err != nil {
+			log.G(ctx).WithError(err).Warn("leave the shared shims; shutting down anyway")
+		} else if !vacated {
+			// If that container never arrives (containerd gave up on
+			// it), `shim delete` releases it: look again later.
+			time.AfterFunc(vacateRetry, func() { s.Shutdown(s.ctx, &taskAPI.ShutdownRequest{}) })
+			return &ptypes.Empty{}, nil
+		}
 	}
 	s.shutdown.Shutdown()
 	return &ptypes.Empty{}, nil
