@@ -399,15 +399,15 @@ func (w *eventWatch) exitStatuses(id string, n int, d time.Duration) []int {
 // shimFootprint is what a running container of the Berth shim has on the
 // host, taken while it runs: what must all be gone once it is cleaned up.
 type shimFootprint struct {
-	id       string
-	pid      int    // the init
-	shimPid  int    // the shim serving it
+	id      string
+	pid     int // the init
+	shimPid int // the shim serving it
 	// sharedWith are the other tasks the shim serves (a group, or a
 	// shared shim): it stays for them after this container goes.
 	sharedWith []string
-	bundle   string // containerd's bundle (rootfs mount, bootstrap.json)
-	libState string // libcontainer's state dir
-	sockets  []string
+	bundle     string // containerd's bundle (rootfs mount, bootstrap.json)
+	libState   string // libcontainer's state dir
+	sockets    []string
 }
 
 func (c *ctrd) shimFootprint(t *testing.T, id string) shimFootprint {
