@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -443,5 +444,21 @@ func (c *ctrd) expectKilledRun(t *testing.T, id string, args []string) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("ctr run did not return within 30s of SIGKILL%s", c.diagnostics())
+	}
+}
+
+// checkMetricsPids checks that `ctr task metrics` of the running task id
+// counts its process: a table row "pids.current  N" with N >= 1.
+func (c *ctrd) checkMetricsPids(id string) {
+	c.t.Helper()
+	out := c.mustCtr("task", "metrics", id)
+	var pids int
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "pids.current" {
+			pids, _ = strconv.Atoi(f[1])
+		}
+	}
+	if pids < 1 {
+		c.t.Fatalf("ctr task metrics: no pids.current >= 1 in:\n%s%s", out, c.diagnostics())
 	}
 }

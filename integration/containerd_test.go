@@ -7,7 +7,6 @@ package integration
 // every runtime call the shim made.
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,18 +126,7 @@ func TestContainerdRuncShim(t *testing.T) {
 
 	t.Run("Metrics", func(t *testing.T) {
 		c := c.sub(t)
-		id := c.runDetached(t)
-		out := c.mustCtr("task", "metrics", id)
-		// Table rows "pids.current  N": the task's sleep is one process.
-		var pids int
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 2 && f[0] == "pids.current" {
-				pids, _ = strconv.Atoi(f[1])
-			}
-		}
-		if pids < 1 {
-			t.Fatalf("ctr task metrics: no pids.current >= 1 in:\n%s%s", out, c.diagnostics())
-		}
+		c.checkMetricsPids(c.runDetached(t))
 	})
 
 	t.Run("Ps", func(t *testing.T) {

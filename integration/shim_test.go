@@ -367,17 +367,7 @@ func shimUpdateMemory(t *testing.T, c *ctrd) {
 }
 
 func shimMetrics(t *testing.T, c *ctrd) {
-	id := c.shimDetached(t)
-	out := c.mustCtr("task", "metrics", id)
-	var pids int
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "pids.current" {
-			pids, _ = strconv.Atoi(f[1])
-		}
-	}
-	if pids < 1 {
-		t.Fatalf("ctr task metrics: no pids.current >= 1 in:\n%s%s", out, c.diagnostics())
-	}
+	c.checkMetricsPids(c.shimDetached(t))
 }
 
 func shimPs(t *testing.T, c *ctrd) {

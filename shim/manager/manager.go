@@ -330,12 +330,12 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("find the container's shim group")
 	} else {
-		removeStaleSockets(ctx, bundle, group)
-		if slot, ok := pack.SlotOf(group); ok && containerdAddress() != "" {
-			socketDir := socketDirOf(bundle)
-			packs, err := packsOf(socketDir, containerdAddress(), ns)
+		socketDir, address := socketDirOf(bundle), containerdAddress()
+		removeStaleSockets(ctx, bundle, socketDir, address, group)
+		if slot, ok := pack.SlotOf(group); ok && address != "" {
+			packs, err := packsOf(socketDir, address, ns)
 			if err == nil {
-				err = packs.Release(slot, id, shimAlive(ctx, socketDir, containerdAddress()))
+				err = packs.Release(slot, id, shimAlive(ctx, socketDir, address))
 			}
 			if err != nil {
 				log.G(ctx).WithError(err).WithField("id", id).Warn("leave the shared shim")

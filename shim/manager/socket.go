@@ -67,19 +67,19 @@ func newShimSocket(ctx context.Context, root, grpcAddress, group string, debug b
 
 // removeStaleSockets removes the sockets of the dead shim that served the
 // container in bundle: the one containerd connected to (bootstrap.json)
-// and the debug one of its group. A shim killed outright cannot remove
-// them itself. A socket some live shim still answers on is left alone.
-func removeStaleSockets(ctx context.Context, bundle, group string) {
+// and the debug one of its group (under socketDir, derived from
+// containerd's address; skipped if that is unknown). A shim killed
+// outright cannot remove them itself. A socket some live shim still
+// answers on is left alone.
+func removeStaleSockets(ctx context.Context, bundle, socketDir, address, group string) {
 	var boot struct {
 		Address string `json:"address"`
 	}
 	if b, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json")); err == nil && json.Unmarshal(b, &boot) == nil {
 		removeIfDead(boot.Address)
 	}
-	// The debug socket's address is derived like the main one, from
-	// containerd's address and the group.
-	if address := containerdAddress(); address != "" {
-		if addr, err := shim.CreateSocketAddress(ctx, socketDirOf(bundle), address, group, true); err == nil {
+	if address != "" {
+		if addr, err := shim.CreateSocketAddress(ctx, socketDir, address, group, true); err == nil {
 			removeIfDead(addr)
 		}
 	}
