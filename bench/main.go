@@ -169,12 +169,20 @@ func shimCases(ctx context.Context, o options, sel selection, berthPath, runcPat
 	const pair = "berth shim/runc shim"
 	if sel.shimRun {
 		fmt.Printf("shim run: iterations %d per runtime after %d warm-up, runtimes alternate\n", o.shimN, o.warmup)
-		line, ratio, err := b.runCase(ctx, o.warmup, o.shimN)
+		line, ratio, err := b.runCase(ctx, o.warmup, o.shimN, false)
 		if err != nil {
 			return fmt.Errorf("shim run: %w", err)
 		}
 		fmt.Println(line)
 		sum.add("ctr run --rm true, median time", pair, ratio, 0.6)
+		// The same with a shim process started for every container (no
+		// shared shim lingering for the next one), for comparison.
+		line, fresh, err := b.runCase(ctx, o.warmup, o.shimN, true)
+		if err != nil {
+			return fmt.Errorf("shim run, ShimLinger 0s: %w", err)
+		}
+		fmt.Println(line)
+		sum.add("  same, ShimLinger 0s", pair, fresh, 0)
 	}
 	if sel.shimMem {
 		counts := []int{1, o.shimContainers}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ type shimRuntime struct {
 type shimBench struct {
 	d   *ctrd.Daemon
 	rts []*shimRuntime
+	// fresh is the Berth shim with ShimLinger = "0s": every container
+	// starts a shim process of its own, as with containerd's runc shim.
+	fresh *shimRuntime
 }
 
 // startShimBench starts the private containerd with the image and sets up
@@ -74,11 +78,14 @@ func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shim
 		return nil, err
 	}
 	b := &shimBench{d: d}
-	berth, err := b.berthRuntime(berthPath)
+	berth, err := b.berthRuntime(berthPath, "berth shim", "")
 	if err != nil {
 		return b, err
 	}
 	b.rts = append(b.rts, berth)
+	if b.fresh, err = b.berthRuntime(berthPath, "berth shim, ShimLinger 0s", "ShimLinger = \"0s\"\n"); err != nil {
+		return b, err
+	}
 	if runcPath != "" {
 		runc, err := b.runcRuntime(runcPath)
 		if err != nil {
@@ -90,19 +97,27 @@ func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shim
 }
 
 // berthRuntime is io.containerd.berth.v2 with its state root set through
-// a runtime options file (ctr's --runc-root is for the runc type only).
-// berth-runtime shares libcontainer's state format, so cleanup can use it.
-func (b *shimBench) berthRuntime(berthPath string) (*shimRuntime, error) {
+// a runtime options file (ctr's --runc-root is for the runc type only),
+// plus more options. berth-runtime shares libcontainer's state format, so
+// cleanup can use it.
+func (b *shimBench) berthRuntime(berthPath, label, more string) (*shimRuntime, error) {
 	root, err := b.d.RuntimeRoot("berth", berthPath)
 	if err != nil {
 		return nil, err
 	}
-	opts := filepath.Join(b.d.State, "berth-options.toml")
-	if err := os.WriteFile(opts, fmt.Appendf(nil, "Root = %q\n", root), 0o644); err != nil {
+	opts, err := os.CreateTemp(b.d.State, "berth-options-*.toml")
+	if err != nil {
 		return nil, err
 	}
-	return newShimRuntime("berth shim", "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
-		"--runtime-config-path", opts)
+	_, err = fmt.Fprintf(opts, "Root = %q\n%s", root, more)
+	if cerr := opts.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newShimRuntime(label, "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
+		"--runtime-config-path", opts.Name())
 }
 
 // runcRuntime is io.containerd.runc.v2 running the given runc, with its
@@ -129,15 +144,6 @@ func newShimRuntime(label, short, typ, binary string, flags ...string) (*shimRun
 }
 
 func (b *shimBench) close() error { return b.d.Close() }
-
-// labels are the runtimes' labels, in order.
-func (b *shimBench) labels() []string {
-	var l []string
-	for _, rt := range b.rts {
-		l = append(l, rt.label)
-	}
-	return l
-}
 
 // runArgs is `run [flags] IMAGE ID ARGS…` for rt, with the fifos in the
 // private state dir.
@@ -167,16 +173,25 @@ func (b *shimBench) runOnce(ctx context.Context, rt *shimRuntime, id string) (ti
 }
 
 // runCase measures runOnce for each runtime, alternating, and returns the
-// report line and the median ratio (0 without runc).
-func (b *shimBench) runCase(ctx context.Context, warmup, n int) (string, float64, error) {
-	samples, err := alternate(ctx, len(b.rts), warmup, n, func(j, i int) (time.Duration, error) {
-		rt := b.rts[j]
-		return b.runOnce(ctx, rt, fmt.Sprintf("br-%d-%s-%d", os.Getpid(), rt.short, i))
+// report line and the median ratio (0 without runc). With fresh, the
+// Berth shim is the one with ShimLinger 0s.
+func (b *shimBench) runCase(ctx context.Context, warmup, n int, fresh bool) (string, float64, error) {
+	rts := slices.Clone(b.rts)
+	if fresh {
+		rts[0] = b.fresh
+	}
+	samples, err := alternate(ctx, len(rts), warmup, n, func(j, i int) (time.Duration, error) {
+		rt := rts[j]
+		return b.runOnce(ctx, rt, fmt.Sprintf("br-%d-%s-%t-%d", os.Getpid(), rt.short, fresh, i))
 	})
 	if err != nil {
 		return "", 0, err
 	}
-	line, ratio := report("ctr run --rm true", b.labels(), samples)
+	var labels []string
+	for _, rt := range rts {
+		labels = append(labels, rt.label)
+	}
+	line, ratio := report("ctr run --rm true", labels, samples)
 	return line, ratio, nil
 }
 

@@ -61,6 +61,7 @@ func TestBerthShim(t *testing.T) {
 		{"RuntimeOptions", shimRuntimeOptions},
 		{"Group", shimGroup},
 		{"Packing", shimPacking},
+		{"Linger", shimLinger},
 		{"ConcurrentRuns", shimConcurrentRuns},
 		{"NothingLeft", shimNothingLeft},
 	} {
@@ -462,6 +463,24 @@ func shimRuntimeOptions(t *testing.T, c *ctrd) {
 	if code := c.runWithRuncOptions(t); code != 7 {
 		t.Errorf("a task with runc options: exit %d, want 7%s", code, c.diagnostics())
 	}
+	// Berth's RuntimeBinary names the berth-runtime containers start
+	// from; a wrong one fails the create, saying what to fix.
+	bad := filepath.Join(dir, "bad-runtime.toml")
+	if err := os.WriteFile(bad, []byte("RuntimeBinary = \"/no/such/berth-runtime\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id = c.container(t)
+	res := c.ctr(c.shimRunArgs([]string{"--rm", "--runtime-config-path", bad}, id, "true")...)
+	if res.code == 0 || !strings.Contains(res.stderr, "/no/such/berth-runtime") || !strings.Contains(res.stderr, "RuntimeBinary") {
+		t.Errorf("ctr run with RuntimeBinary = /no/such/berth-runtime: exit %d, stderr %q; want a failure that names the binary and the option", res.code, res.stderr)
+	}
+	good := filepath.Join(dir, "good-runtime.toml")
+	if err := os.WriteFile(good, fmt.Appendf(nil, "RuntimeBinary = %q\n", runtimeBin), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.mustCtr(c.shimRunArgs([]string{"--rm", "--runtime-config-path", good}, c.container(t), "echo", "hi")...); out != "hi\n" {
+		t.Errorf("ctr run with RuntimeBinary = %s printed %q, want hi", runtimeBin, out)
+	}
 }
 
 // Two containers with one group annotation share one shim.
@@ -484,13 +503,13 @@ func shimGroup(t *testing.T, c *ctrd) {
 
 // Containers without a shim group share shims, ContainersPerShim to a
 // shim (ContainersPerShim = 1: one each, as containerd's runc shim does).
-// A shim goes once its last container is deleted, and nothing of the
-// packing is left in containerd's socket dir.
+// With ShimLinger = "0s" a shim goes once its last container is deleted,
+// and nothing of the packing is left in containerd's socket dir.
 func shimPacking(t *testing.T, c *ctrd) {
 	dir := t.TempDir()
 	options := func(perShim int) string {
 		cfg := filepath.Join(dir, fmt.Sprintf("per-shim-%d.toml", perShim))
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, "ContainersPerShim = %d\n", perShim), 0o644); err != nil {
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "ContainersPerShim = %d\nShimLinger = \"0s\"\n", perShim), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return cfg
@@ -543,6 +562,51 @@ func shimPacking(t *testing.T, c *ctrd) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "berth-pack-") {
 			t.Errorf("packing state %s left after every container was deleted", filepath.Join(c.SocketDir, e.Name()))
+		}
+	}
+}
+
+// A shared shim whose last container was deleted stays ShimLinger for
+// the next container of its namespace, and serves it; once a wait passes
+// with no container, it exits and leaves nothing in the socket dir.
+func shimLinger(t *testing.T, c *ctrd) {
+	const linger = time.Second
+	cfg := filepath.Join(t.TempDir(), "linger.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ShimLinger = %q\n", linger.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	remove := func(id string) {
+		c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
+		c.waitTask(id, "STOPPED")
+		c.mustCtr("task", "delete", id)
+	}
+	first := c.shimDetached(t, "--runtime-config-path", cfg)
+	shim := parentPid(c.taskPid(first))
+	remove(first)
+	second := c.shimDetached(t, "--runtime-config-path", cfg)
+	if got := parentPid(c.taskPid(second)); got != shim {
+		t.Errorf("a container started right after the last one of shim %d went to shim %d (%s)", shim, got, cmdline(got))
+	}
+	remove(second)
+	deleted := time.Now()
+	for pidAlive(shim) && time.Since(deleted) < linger+10*time.Second {
+		time.Sleep(20 * time.Millisecond)
+	}
+	switch waited := time.Since(deleted); {
+	case pidAlive(shim):
+		t.Fatalf("shim %d still runs %s after its last container was deleted (ShimLinger %s)", shim, waited, linger)
+	case waited < linger*8/10:
+		t.Errorf("shim %d left %s after its last container was deleted, before its ShimLinger of %s", shim, waited, linger)
+	}
+	// Shims of earlier tests may linger still (the default ShimLinger):
+	// the state goes with the last of them.
+	for len(c.ShimPids()) > 0 && time.Since(deleted) < linger+10*time.Second {
+		time.Sleep(20 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(c.SocketDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "berth-pack-") {
+			t.Errorf("packing state %s left after the lingering shim exited", filepath.Join(c.SocketDir, e.Name()))
 		}
 	}
 }

@@ -20,7 +20,11 @@ import (
 
 // CreateOpts are the inputs of `create` (and the first half of `run`).
 type CreateOpts struct {
-	Root          string // state root, e.g. /run/berth-runtime
+	Root string // state root, e.g. /run/berth-runtime
+	// InitPath is the berth-runtime binary the container's init runs
+	// from; "" means the running binary, which must then be one that
+	// handles `init` (berth-runtime itself).
+	InitPath      string
 	ID            string
 	Bundle        string
 	PidFile       string
@@ -63,8 +67,8 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 			b.abort()
 		}
 	}()
-	// The cgroup only needs its path: make it, and start the kernel's slow
-	// part of moving init into it, while the rest of the config is parsed.
+	// The cgroup only needs its path: make it while the rest of the config
+	// is parsed.
 	go b.makeCgroup(peekCgroupsPath(raw))
 	if b.spec, err = parseSpec(raw, bundle); err != nil {
 		return nil, err
@@ -87,9 +91,6 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 func (b *builder) makeCgroup(path string) {
 	defer close(b.cgReady)
 	b.cg, b.cgErr = cgroups.New(b.opts.ID, path, nil)
-	if b.cgErr == nil {
-		cgroups.PrimeAttach()
-	}
 }
 
 // cgroup waits for makeCgroup and applies the spec's resources.
@@ -213,32 +214,20 @@ func (b *builder) start() error {
 			return fmt.Errorf("chown exec fifo for %s: %w", b.opts.ID, err)
 		}
 	}
-	// On v2 init is cloned straight into its cgroup, which must exist
-	// first. On v1 it is moved in afterwards, so init is started while the
-	// cgroup is still being made, and the move waits for it (cgReady).
-	var cgReady func() (cgroups.Manager, error)
-	if cgroups.IsV2() {
-		if err := b.cgroup(); err != nil {
-			return err
-		}
-	} else {
-		cgReady = func() (cgroups.Manager, error) {
-			if err := b.cgroup(); err != nil {
-				return nil, err
-			}
-			return b.cg, nil
-		}
+	// init starts out inside its cgroup (cgroups.Entry), which must exist
+	// first.
+	if err := b.cgroup(); err != nil {
+		return err
 	}
 	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	b.launcher = &launcher{
-		id: b.opts.ID, plan: b.plan, cg: b.cg, preserveFds: b.opts.ListenFds + b.opts.PreserveFds, fifo: fifoFile,
+		id: b.opts.ID, initPath: b.opts.InitPath, plan: b.plan, cg: b.cg, preserveFds: b.opts.ListenFds + b.opts.PreserveFds, fifo: fifoFile,
 		consoleSocket: b.opts.ConsoleSocket, terminal: b.spec.Process.Terminal,
 		uidMaps: b.spec.Linux.UIDMappings, gidMaps: b.spec.Linux.GIDMappings,
 		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
-		cgReady: cgReady,
 	}
 	cfg := &initConfig{
 		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: initSpec(b.spec),
@@ -288,20 +277,10 @@ func (b *builder) handshake(ctx context.Context) error {
 			return b.failed(err)
 		}
 	}
-	if err := <-b.added; err != nil {
-		return fmt.Errorf("put init of %s in its cgroup: %w", b.opts.ID, err)
-	}
 	b.state = &State{
 		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
 		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
 		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
-	}
-	if err := b.conn.send(syncMsg{Type: msgCgroup}); err != nil {
-		// init may have failed first: its message is the one to show.
-		if _, rerr := b.conn.recv(); rerr != nil {
-			err = rerr
-		}
-		return b.failed(err)
 	}
 	msg, err := b.conn.recv()
 	if err != nil {

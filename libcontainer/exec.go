@@ -15,7 +15,9 @@ import (
 // ExecOpts are the inputs of `exec`: a process to start in a running
 // container.
 type ExecOpts struct {
-	Process       *specs.Process
+	Process *specs.Process
+	// InitPath is as in CreateOpts: the binary the process starts from.
+	InitPath      string
 	ConsoleSocket string
 	PidFile       string
 	PreserveFds   int
@@ -74,7 +76,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", c.state.ID, err)
 	}
-	l := &launcher{id: c.state.ID, plan: plan, cg: cg, preserveFds: o.PreserveFds,
+	l := &launcher{id: c.state.ID, initPath: o.InitPath, plan: plan, cg: cg, preserveFds: o.PreserveFds,
 		consoleSocket: o.ConsoleSocket, terminal: o.Process.Terminal,
 		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr}
 	spec, err := c.Spec()
@@ -120,16 +122,10 @@ func (c *Container) namespacePaths() []specs.LinuxNamespace {
 	return out
 }
 
-// handshake for exec: init waits to be in the cgroup, then prepares and
-// execs; the sync socket closes (close-on-exec) when the program runs, or
-// carries the reason it could not.
+// handshake for exec: the process prepares and execs; the sync socket
+// closes (close-on-exec) when the program runs, or carries the reason it
+// could not.
 func (l *launcher) handshake(ctx context.Context) error {
-	if err := <-l.added; err != nil {
-		return fmt.Errorf("put exec process of %s in its cgroup: %w", l.id, err)
-	}
-	if err := l.conn.send(syncMsg{Type: msgCgroup}); err != nil {
-		return err
-	}
 	_, err := l.conn.recv()
 	if errors.Is(err, errInitDied) {
 		return nil // the socket closed at exec

@@ -29,7 +29,6 @@ import (
 //	  open_tree + mount_setattr per mount      rootfs.Prepare: at each of
 //	  ---- index + SCM_RIGHTS fd, in order -->   those mounts, receive its fd
 //	  close the socket                           and move_mount it into place
-//	  ---- msgCgroup (sync socket) ---------->
 type mountSource struct {
 	index int
 	dest  string

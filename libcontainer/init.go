@@ -35,6 +35,11 @@ func Init() {
 		os.Exit(2)
 	}
 	os.Unsetenv(envInitPipe)
+	if v := os.Getenv(envInitProtocol); v != initProtocol {
+		fmt.Fprintf(os.Stderr, "berth-runtime init: the caller speaks init protocol %q, this berth-runtime %q: install berth-runtime and containerd-shim-berth-v2 from the same build\n", v, initProtocol)
+		os.Exit(2)
+	}
+	os.Unsetenv(envInitProtocol)
 	// (nsenter's constructor has already made this process non-dumpable.)
 	conn := newSyncConn(os.NewFile(uintptr(n), "init-sync"))
 	var cfg initConfig
@@ -63,9 +68,6 @@ func Init() {
 // container's namespaces (the parent and nsenter joined them). It returns
 // only on failure; on success the sync socket closes with the exec.
 func execProcess(conn *syncConn, cfg *initConfig) error {
-	if err := conn.expect(msgCgroup); err != nil {
-		return err
-	}
 	if cfg.ConsoleFd >= 0 {
 		if err := setupConsole(cfg.ConsoleFd, cfg.Spec.Process.ConsoleSize); err != nil {
 			return err
@@ -89,20 +91,16 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	if err := setHostname(spec.Hostname, spec.Domainname); err != nil {
 		return nil, err
 	}
-	joinCgroup := func() error {
-		if err := conn.expect(msgCgroup); err != nil {
-			return err
+	// init is in its cgroup from its start (cgroups.Entry), so the new
+	// cgroup namespace has the container's cgroup as its root.
+	if cfg.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return nil, fmt.Errorf("create cgroup namespace: %w", err)
 		}
-		if cfg.NewCgroupNS {
-			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-				return fmt.Errorf("create cgroup namespace: %w", err)
-			}
-		}
-		return nil
 	}
 	rcfg := &rootfs.Config{
 		Rootfs: cfg.Rootfs, Spec: spec, NoPivot: cfg.NoPivot, UserNS: cfg.UserNS,
-		BundleDir: cfg.Bundle, JoinCgroup: joinCgroup, HostMountNS: cfg.HostMountNS,
+		BundleDir: cfg.Bundle, HostMountNS: cfg.HostMountNS,
 		DetachedMount: cfg.detachedMountFunc(),
 	}
 	if err := rootfs.Prepare(rcfg); err != nil {

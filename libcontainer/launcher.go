@@ -6,12 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/cgroups"
+	"github.com/berthrt/berth/libcontainer/nsenter"
 )
 
 // launcher starts a process of the container — create's init or an exec'd
@@ -19,7 +21,10 @@ import (
 // container's cgroup, and opens the sync socket to it. What differs
 // between the two is in initConfig.
 type launcher struct {
-	id            string
+	id string
+	// initPath is the runtime binary the process is exec'd from ("" for
+	// this one); it is sealed first (sealed.go).
+	initPath      string
 	plan          *nsPlan
 	cg            cgroups.Manager
 	preserveFds   int
@@ -29,27 +34,30 @@ type launcher struct {
 	// uidMaps and gidMaps are written for a new user namespace.
 	uidMaps, gidMaps      []specs.LinuxIDMapping
 	stdin, stdout, stderr *os.File
-	// cgReady, when set, waits for a cgroup still being made and returns
-	// it; cg is nil until then.
-	cgReady func() (cgroups.Manager, error)
-
-	conn  *syncConn
-	cmd   *exec.Cmd
-	added chan error // result of moving the process into its cgroup
+	conn                  *syncConn
+	cmd                   *exec.Cmd
 
 	// mountSock sends init its detached mounts (idmap.go); nil when
 	// initConfig.DetachedMounts is empty.
 	mountSock *os.File
 }
 
-// launch starts the process and sends it cfg. The process then waits for
-// msgCgroup, which the caller sends once added reports success.
+// launch starts the process, already inside the cgroup (cgroups.Entry),
+// and sends it cfg.
 func (l *launcher) launch(cfg *initConfig) error {
-	exe, err := sealedExe()
+	if l.initPath == "" && !selfInit {
+		return errors.New("this binary cannot be a container's init (built without cgo): give the path of berth-runtime (InitPath)")
+	}
+	exe, err := sealedExe(l.initPath)
 	if err != nil {
 		return err
 	}
 	defer exe.Close()
+	entry, err := cgroups.OpenEntry(l.cg)
+	if err != nil {
+		return err
+	}
+	defer entry.Close()
 	parentSock, childSock, err := socketPair()
 	if err != nil {
 		return err
@@ -64,18 +72,13 @@ func (l *launcher) launch(cfg *initConfig) error {
 		}
 		defer childMounts.Close()
 	}
-	cmd, err := l.command(cfg, exe, childSock, childMounts)
+	cmd, err := l.command(cfg, exe, childSock, childMounts, entry.Tasks)
 	if err != nil {
 		parentSock.Close()
 		return err
 	}
-	cgfd, err := cgroups.OpenForClone(l.cg)
-	if err != nil {
-		return err
-	}
-	if cgfd != nil {
-		defer cgfd.Close()
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cgfd.Fd())
+	if entry.Dir != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(entry.Dir.Fd())
 	}
 	err = l.plan.onJoinedThread(cmd.Start)
 	for _, f := range cmd.ExtraFiles[l.preserveFds:] {
@@ -87,15 +90,6 @@ func (l *launcher) launch(cfg *initConfig) error {
 		return fmt.Errorf("start process of container %s: %w", l.id, err)
 	}
 	l.cmd = cmd
-	// Moving a process into a v1 cgroup waits for the kernel (see
-	// cgroups.PrimeAttach): the process gets on with its own set-up
-	// meanwhile, and waits for msgCgroup only before it needs the cgroup.
-	l.added = make(chan error, 1)
-	if cgfd != nil {
-		l.added <- nil
-	} else {
-		go func() { l.added <- l.addToCgroup(cmd.Process.Pid) }()
-	}
 	cfg.HostPid = cmd.Process.Pid
 	if cfg.InitHostPid == 0 {
 		cfg.InitHostPid = cmd.Process.Pid
@@ -119,17 +113,6 @@ func (l *launcher) failed(err error) error {
 	return err
 }
 
-func (l *launcher) addToCgroup(pid int) error {
-	if l.cgReady != nil {
-		cg, err := l.cgReady()
-		if err != nil {
-			return err
-		}
-		l.cg = cg
-	}
-	return l.cg.Add(pid)
-}
-
 func socketPair() (*os.File, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -140,11 +123,11 @@ func socketPair() (*os.File, *os.File, error) {
 
 // command lays out the process's fds: the preserved ones first at 3..,
 // then the sync socket, the mount fd socket, the exec fifo, the console
-// socket, and last the sealed binary itself. The binary goes through
-// ExtraFiles because the path that is exec'd is resolved in the child
-// after its fds have been moved into place: our own fd number for it
-// could by then name another file.
-func (l *launcher) command(cfg *initConfig, exe, childSock, childMounts *os.File) (*exec.Cmd, error) {
+// socket, the v1 cgroup tasks files, and last the sealed binary itself.
+// The binary goes through ExtraFiles because the path that is exec'd is
+// resolved in the child after its fds have been moved into place: our own
+// fd number for it could by then name another file.
+func (l *launcher) command(cfg *initConfig, exe, childSock, childMounts *os.File, cgroupTasks []*os.File) (*exec.Cmd, error) {
 	var extra []*os.File
 	for i := 0; i < l.preserveFds; i++ {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
@@ -171,16 +154,26 @@ func (l *launcher) command(cfg *initConfig, exe, childSock, childMounts *os.File
 		extra = append(extra, sock)
 		cfg.ConsoleFd = 2 + len(extra)
 	}
+	var tasksFds []string
+	for _, f := range cgroupTasks {
+		extra = append(extra, f)
+		tasksFds = append(tasksFds, strconv.Itoa(2+len(extra)))
+	}
 	extra = append(extra, exe)
 	cmd := &exec.Cmd{
-		Path:        fmt.Sprintf("/proc/self/fd/%d", 2+len(extra)),
-		Args:        []string{"berth-runtime", "init"},
-		Env:         []string{envInitPipe + "=" + strconv.Itoa(pipeFd)},
+		Path: fmt.Sprintf("/proc/self/fd/%d", 2+len(extra)),
+		Args: []string{"berth-runtime", "init"},
+		// One P: init is one locked thread until it execs, and a Go
+		// runtime with fewer Ps starts fewer threads.
+		Env:         []string{envInitPipe + "=" + strconv.Itoa(pipeFd), envInitProtocol + "=" + initProtocol, "GOMAXPROCS=1"},
 		ExtraFiles:  extra,
 		Stdin:       orFile(l.stdin, os.Stdin),
 		Stdout:      orFile(l.stdout, os.Stdout),
 		Stderr:      orFile(l.stderr, os.Stderr),
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: l.plan.cloneFlags},
+	}
+	if len(tasksFds) > 0 {
+		cmd.Env = append(cmd.Env, nsenter.EnvCgroupJoin+"="+strings.Join(tasksFds, ","))
 	}
 	if env := l.plan.joinEnv(); env != "" {
 		cmd.Env = append(cmd.Env, env)

@@ -26,7 +26,11 @@ var nsFlags = map[specs.LinuxNamespaceType]uintptr{
 // nsPlan says how init gets each namespace: new ones are made by clone (or,
 // for cgroup and time, by init itself), joins happen on the parent's
 // thread before clone where the kernel allows it per thread, and in the
-// C constructor for mnt, user and time (they need a single thread).
+// C constructor for mnt, user and time (they need a single thread) and
+// cgroup: a thread in the container's cgroup namespace cannot clone into
+// the container's v2 cgroup (CLONE_INTO_CGROUP fails with ENOENT under
+// nsdelegate: the runtime's own cgroup is out of that namespace's sight),
+// so the process joins that namespace once it is in the cgroup.
 type nsPlan struct {
 	cloneFlags  uintptr
 	newCgroupNS bool
@@ -66,7 +70,7 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 			switch ns.Type {
 			case specs.UserNamespace:
 				p.initJoins = append([]nsJoin{j}, p.initJoins...)
-			case specs.MountNamespace, specs.TimeNamespace:
+			case specs.MountNamespace, specs.TimeNamespace, specs.CgroupNamespace:
 				p.initJoins = append(p.initJoins, j)
 				p.joinMount = p.joinMount || ns.Type == specs.MountNamespace
 			default:
@@ -93,7 +97,7 @@ func (p *nsPlan) joinEnv() string {
 	if len(p.initJoins) == 0 {
 		return ""
 	}
-	kinds := map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user", specs.MountNamespace: "mnt", specs.TimeNamespace: "time"}
+	kinds := map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user", specs.MountNamespace: "mnt", specs.TimeNamespace: "time", specs.CgroupNamespace: "cgroup"}
 	parts := make([]string, 0, len(p.initJoins))
 	for _, j := range p.initJoins {
 		parts = append(parts, kinds[j.kind]+":"+j.path)

@@ -13,27 +13,31 @@ import (
 )
 
 // sealedExe returns the binary that the container's init is exec'd from: a
-// view of the running runtime that nobody can write to. /proc/<init>/exe
-// points at it, so a process in the container that opens it for writing
-// cannot touch the host's berth-runtime (the CVE-2019-5736 class).
+// view of the runtime binary at path ("" for the running one) that nobody
+// can write to. /proc/<init>/exe points at it, so a process in the
+// container that opens it for writing cannot touch the host's
+// berth-runtime (the CVE-2019-5736 class).
 //
 // The view is a detached, read-only overlayfs over the binary's directory:
 // it is never visible in any mount table, costs a few syscalls, and an
 // overlay without an upper layer cannot be made writable. Where overlayfs
 // is not available it falls back to a sealed memfd copy, which is as safe
 // but copies the whole binary each time (milliseconds on a 9 MB binary).
-func sealedExe() (*os.File, error) {
-	f, err := overlayExe()
+func sealedExe(path string) (*os.File, error) {
+	f, err := overlayExe(path)
 	if err == nil {
 		return f, nil
 	}
-	return memfdExe()
+	return memfdExe(path)
 }
 
-func overlayExe() (*os.File, error) {
-	self, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return nil, err
+func overlayExe(path string) (*os.File, error) {
+	self := path
+	if self == "" {
+		var err error
+		if self, err = os.Readlink("/proc/self/exe"); err != nil {
+			return nil, err
+		}
 	}
 	dir, name := filepath.Split(self)
 	// lowerdir is a ':'- and ','-separated list; a path holding either
@@ -86,10 +90,13 @@ func detachedMount(fstype string, opts map[string]string) (int, error) {
 
 // memfdExe copies the binary into a memfd and seals it against writing,
 // shrinking and growing.
-func memfdExe() (*os.File, error) {
-	self, err := os.Open("/proc/self/exe")
+func memfdExe(path string) (*os.File, error) {
+	if path == "" {
+		path = "/proc/self/exe"
+	}
+	self, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open own executable: %w", err)
+		return nil, fmt.Errorf("open the runtime binary: %w", err)
 	}
 	defer self.Close()
 	fd, err := unix.MemfdCreate("berth-runtime", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)

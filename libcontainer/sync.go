@@ -14,12 +14,10 @@ import (
 // one JSON message per step. The whole conversation:
 //
 //	parent (berth-runtime create)              init (sealed re-exec, new namespaces)
-//	  start init
-//	  ---- initConfig --------------------------> read config
-//	  ---- detached mounts, if any (idmap.go), ---> mounts (rootfs.Prepare) until
-//	       on a socket of their own                  the first cgroup mount
-//	  add init's pid to the cgroup
-//	  ---- msgCgroup ---------------------------> cgroup namespace, rest of mounts
+//	  start init in its cgroup                     (nsenter: in the cgroup on v1)
+//	  ---- initConfig --------------------------> read config, cgroup namespace
+//	  ---- detached mounts, if any (idmap.go), ---> mounts (rootfs.Prepare)
+//	       on a socket of their own
 //	  <--- msgHooks (only if the spec has      ---
 //	       prestart/createRuntime hooks)
 //	  run prestart + createRuntime hooks
@@ -35,7 +33,6 @@ import (
 // Any failure in init is sent as msgError with the text the user should see;
 // an init that dies without a word shows as EOF.
 const (
-	msgCgroup    = "cgroup"
 	msgHooks     = "hooks"
 	msgHooksDone = "hooks-done"
 	msgReady     = "ready"
@@ -58,8 +55,9 @@ type initConfig struct {
 	Spec    *specs.Spec `json:"spec"`
 	NoPivot bool        `json:"no_pivot"`
 	UserNS  bool        `json:"userns"`
-	// NewCgroupNS asks init to unshare its cgroup namespace once it is in
-	// the container's cgroup, so the namespace's root is that cgroup.
+	// NewCgroupNS asks init to unshare its cgroup namespace (it is in the
+	// container's cgroup from the start), so the namespace's root is that
+	// cgroup.
 	NewCgroupNS bool `json:"new_cgroupns"`
 	// PauseForHooks makes init stop after the mounts so the parent can run
 	// the hooks that belong in the runtime's namespaces.
@@ -83,6 +81,16 @@ type initConfig struct {
 
 // Environment variables that carry fd numbers to init before the config.
 const envInitPipe = "_BERTH_INITPIPE"
+
+// initProtocol is the version of the conversation above and of
+// initConfig. The binary that runs init may come from another build than
+// its caller (the shim execs berth-runtime as init), so init refuses a
+// caller of another version instead of misreading its config. Bump it
+// with any change to either; TestInitProtocolPinned fails until then.
+const (
+	initProtocol    = "1"
+	envInitProtocol = "_BERTH_INITPROTO"
+)
 
 type syncConn struct {
 	f   *os.File

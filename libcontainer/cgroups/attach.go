@@ -1,55 +1,80 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// PrimeAttach starts, in the background, the kernel's slow part of the
-// first cgroup move of a v1 process. Every write to cgroup.procs takes
-// the global cgroup_threadgroup_rwsem for writing; the first writer after
-// a quiet spell waits for a full RCU grace period (16 ms measured on the
-// CI machine), later ones within the next grace period are fast (30 µs).
-// Moving this process into the cgroup it is already in costs nothing
-// else, and running it while the caller parses the config, makes the
-// cgroup and starts init hides that wait instead of paying it in Add.
-// On v2 nothing is needed: init is cloned straight into its cgroup.
-func PrimeAttach() {
-	if IsV2() {
-		return
-	}
-	go func() {
-		own, _, err := ownCgroups(readSelfCgroup, hostMountRoots(mountinfo.FSTypeFilter("cgroup")))
-		if err != nil {
-			return
-		}
-		for _, ctrl := range []string{"pids", "freezer", "devices", "memory"} {
-			if p, ok := own[ctrl]; ok {
-				f := filepath.Join("/sys/fs/cgroup", ctrl, p, "cgroup.procs")
-				if os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0) == nil {
-					return
-				}
-			}
-		}
-	}()
+// Entry is what a new process needs to start out inside the cgroup
+// instead of being moved there by its parent. A parent's move (a pid
+// written to cgroup.procs) takes the kernel's global
+// cgroup_threadgroup_rwsem for writing, and the first writer after a quiet
+// spell waits for a full RCU grace period: 8-16 ms measured on v1 hosts
+// here, the largest single cost of starting a container.
+//
+//   - v2: clone3's CLONE_INTO_CGROUP starts the process in the group (Dir).
+//   - v1: the process moves itself while it still has one thread, by
+//     writing "0" to each hierarchy's tasks file (Tasks) in nsenter's
+//     constructor, before the Go runtime starts. The kernel skips the
+//     global lock for a thread moving itself, so that costs microseconds.
+//     The files are opened here, by the runtime: the kernel checks the
+//     opener's credentials, so a process already in a new user namespace
+//     can still use them.
+type Entry struct {
+	Dir   *os.File
+	Tasks []*os.File
 }
 
-// OpenForClone returns the v2 group's directory for clone3's
-// CLONE_INTO_CGROUP, so a new process starts inside the cgroup instead of
-// being moved there. It returns nil on v1, where Add is the only way.
-func OpenForClone(m Manager) (*os.File, error) {
-	v2, ok := m.(*v2Manager)
-	if !ok {
-		return nil, nil
+// OpenEntry opens m's way in for a new process. The caller must Close it
+// once the process has started.
+func OpenEntry(m Manager) (*Entry, error) {
+	switch m := m.(type) {
+	case *v2Manager:
+		fd, err := unix.Open(m.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cgroups: open %s: %w", m.dir, err)
+		}
+		return &Entry{Dir: os.NewFile(uintptr(fd), m.dir)}, nil
+	case *v1Manager:
+		e := &Entry{}
+		for _, s := range m.cg.Subsystems() {
+			dir, ok := m.dir(s.Name())
+			if !ok {
+				continue
+			}
+			f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+			if errors.Is(err, os.ErrNotExist) {
+				// A hierarchy the library lists but that holds no dir for
+				// this cgroup: the parent's move skipped it too.
+				continue
+			}
+			if err != nil {
+				e.Close()
+				return nil, fmt.Errorf("cgroups: open %s for a new process: %w", dir, err)
+			}
+			e.Tasks = append(e.Tasks, f)
+		}
+		if len(e.Tasks) == 0 {
+			return nil, fmt.Errorf("cgroups: %s has no directory in any v1 hierarchy", m.Path())
+		}
+		return e, nil
 	}
-	fd, err := unix.Open(v2.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("cgroups: open %s: %w", v2.dir, err)
+	return nil, fmt.Errorf("cgroups: no way into a cgroup managed by %T", m)
+}
+
+// Close closes the files; the new process has its own copies.
+func (e *Entry) Close() {
+	if e == nil {
+		return
 	}
-	return os.NewFile(uintptr(fd), v2.dir), nil
+	if e.Dir != nil {
+		e.Dir.Close()
+	}
+	for _, f := range e.Tasks {
+		f.Close()
+	}
 }

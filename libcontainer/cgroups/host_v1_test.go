@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -271,4 +272,50 @@ func checkDeleted(t *testing.T, m Manager, parent, cg string) {
 	if _, err := Load(cg); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("Load after Delete: %v, want ErrNotExist", err)
 	}
+}
+
+// A new process enters a v1 cgroup by itself, through the tasks files
+// OpenEntry opens (nsenter's constructor does this for init): a
+// single-threaded shell writing "0" to each ends up in the cgroup in every
+// hierarchy, which its own /proc/self/cgroup shows.
+func TestHostV1Entry(t *testing.T) {
+	hostV1(t)
+	cg := "/" + uniqueName("berthtest")
+	cleanupDirs(t, cg)
+	m, err := New("ignored", cg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Delete() })
+	e, err := OpenEntry(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Dir != nil || len(e.Tasks) != len(hostHierarchies(t)) {
+		t.Fatalf("v1 entry: dir %v and %d tasks files, want none and one per hierarchy (%v)", e.Dir, len(e.Tasks), hostHierarchies(t))
+	}
+	// (sh's >&N stops at fd 9: the files are reached through /proc.)
+	script := ""
+	for i := range e.Tasks {
+		script += fmt.Sprintf("echo 0 >/proc/self/fd/%d && ", 3+i)
+	}
+	cmd := exec.Command("/bin/sh", "-c", script+"exec sleep 300")
+	cmd.ExtraFiles = e.Tasks
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids, _ := m.Procs()
+		if slices.Contains(pids, cmd.Process.Pid) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	expectJoined(t, cmd.Process.Pid, cg)
 }

@@ -1,13 +1,21 @@
 // The half of namespace setup that Go cannot do: joining a mount or user
 // namespace (and a time namespace) needs a single-threaded process, and the Go
-// runtime starts its threads before main. This constructor runs first, in the
+// runtime starts its threads before main. The same holds for moving the whole
+// process into a v1 cgroup by itself, which is cheap only for a thread moving
+// itself. This constructor runs first, in the
 // freshly exec'd init, and only when the parent asked for it through
 // _BERTH_NSJOIN. Everything else (new namespaces, joining net/ipc/uts/pid/
 // cgroup) is done by the parent with clone flags and setns on a locked thread.
 //
 // _BERTH_NSJOIN is a comma-separated list of kind:path with kind one of
-// user, mnt, time, in the order to join them (user first, so that the other
+// user, mnt, time, cgroup, in the order to join them (user first, so that the other
 // joins happen with the capabilities the user namespace grants).
+//
+// _BERTH_CGJOIN is a comma-separated list of fds, each a cgroup v1 tasks
+// file the parent opened: the process moves itself into the container's
+// cgroup by writing "0" to each while it is still single-threaded, so the
+// move covers the whole process and every thread the Go runtime starts
+// later (see cgroups.Entry for why the parent does not move it).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +40,32 @@ static int kind_flag(const char *kind) {
 	if (!strcmp(kind, "user")) return CLONE_NEWUSER;
 	if (!strcmp(kind, "mnt")) return CLONE_NEWNS;
 	if (!strcmp(kind, "time")) return CLONE_NEWTIME;
+	if (!strcmp(kind, "cgroup")) return CLONE_NEWCGROUP;
 	return -1;
+}
+
+static void join_cgroups(void) {
+	const char *env = getenv("_BERTH_CGJOIN");
+	if (env == NULL || *env == '\0') return;
+	char *list = strdup(env);
+	if (list == NULL) die("join cgroup", "(out of memory)");
+	unsetenv("_BERTH_CGJOIN");
+
+	char *save = NULL;
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		int fd = atoi(item);
+		if (write(fd, "0", 1) != 1) {
+			int err = errno;
+			char link[64], path[4096];
+			snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+			ssize_t n = readlink(link, path, sizeof path - 1);
+			path[n < 0 ? 0 : n] = '\0';
+			errno = err;
+			die("join cgroup", n < 0 ? item : path);
+		}
+		close(fd);
+	}
+	free(list);
 }
 
 __attribute__((constructor)) static void berth_nsjoin(void) {
@@ -42,28 +75,41 @@ __attribute__((constructor)) static void berth_nsjoin(void) {
 	// holds the runtime's fds until then. Set it before joining anything.
 	if (getenv("_BERTH_INITPIPE") != NULL) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
+	// The cgroup first: the namespaces joined below are the container's,
+	// and everything from here on is charged to the container.
+	join_cgroups();
+
 	const char *env = getenv("_BERTH_NSJOIN");
 	if (env == NULL || *env == '\0') return;
 	char *list = strdup(env);
 	if (list == NULL) die("join namespaces", "(out of memory)");
 	unsetenv("_BERTH_NSJOIN");
 
+	// Every namespace is opened before any is joined: the paths are the
+	// host's (/proc/<pid>/ns/...), which a joined mount namespace hides.
+	struct { int flag, fd; const char *path; } joins[8];
+	int n = 0;
 	char *save = NULL;
 	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		char *path = strchr(item, ':');
 		if (path == NULL) die("bad namespace join entry", item);
 		*path++ = '\0';
-		int flag = kind_flag(item);
-		if (flag < 0) die("unknown namespace kind", item);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) die("open namespace", path);
-		if (setns(fd, flag) < 0) die("join namespace", path);
-		close(fd);
+		if (n == (int)(sizeof joins / sizeof joins[0])) die("too many namespaces to join", path);
+		joins[n].flag = kind_flag(item);
+		if (joins[n].flag < 0) die("unknown namespace kind", item);
+		joins[n].fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (joins[n].fd < 0) die("open namespace", path);
+		joins[n].path = path;
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		if (setns(joins[i].fd, joins[i].flag) < 0) die("join namespace", joins[i].path);
+		close(joins[i].fd);
 		// Joining a user namespace keeps our host uid, which it may not
 		// map: become its root, as runc does, so the process acts as the
 		// container's root from here on.
-		if (flag == CLONE_NEWUSER && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
-			die("become root in user namespace", path);
+		if (joins[i].flag == CLONE_NEWUSER && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+			die("become root in user namespace", joins[i].path);
 	}
 	free(list);
 }

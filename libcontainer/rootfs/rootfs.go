@@ -40,13 +40,6 @@ type Config struct {
 	// UserNS says the container has its own user namespace: device nodes
 	// cannot be created there and are bind-mounted from the host instead.
 	UserNS bool
-	// JoinCgroup, when set, is called once during Prepare: right before the
-	// first mount of type cgroup or cgroup2, or at the end if there is
-	// none. The runtime moves init into its cgroup while the other mounts
-	// are made, and must create the cgroup namespace only once init is in
-	// its cgroup, so that a cgroup mount shows the container's own cgroup
-	// as its root.
-	JoinCgroup func() error
 	// HostMountNS says the container has no mount namespace of its own:
 	// its mounts are made in the runtime's namespace, so the propagation of
 	// the host's mounts is left alone, the root changes with a plain
@@ -134,20 +127,8 @@ func prepare(cfg *Config, sys *system) error {
 		return fmt.Errorf("open rootfs %s: %w", cfg.Rootfs, err)
 	}
 	p.root = root
-	join := cfg.JoinCgroup
 	for i := range cfg.Spec.Mounts {
-		if m := &cfg.Spec.Mounts[i]; join != nil && (m.Type == "cgroup" || m.Type == "cgroup2") {
-			if err := join(); err != nil {
-				return err
-			}
-			join = nil
-		}
 		if err := p.mount(i, &cfg.Spec.Mounts[i]); err != nil {
-			return err
-		}
-	}
-	if join != nil {
-		if err := join(); err != nil {
 			return err
 		}
 	}

@@ -5,9 +5,9 @@
 // runtimes configured like runc, or the generic runtimeoptions with a TOML
 // body or file (CRI does that for any other runtime type). Berth honours
 // the fields that mean something to an in-process runtime (Root,
-// NoPivotRoot, IoUid/IoGid, ShimCgroup), and Berth's own ContainersPerShim
-// in the TOML form, and ignores the rest; an option
-// type it does not know is ignored too, never fatal.
+// NoPivotRoot, IoUid/IoGid, ShimCgroup), and Berth's own RuntimeBinary,
+// ContainersPerShim and ShimLinger in the TOML form, and ignores the rest;
+// an option type it does not know is ignored too, never fatal.
 package options
 
 import (
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
@@ -40,13 +41,52 @@ type Options struct {
 	IoGID uint32 `json:"io_gid,omitempty" toml:"IoGid"`
 	// ShimCgroup is a cgroup the shim process is moved into.
 	ShimCgroup string `json:"shim_cgroup,omitempty" toml:"ShimCgroup"`
+	// RuntimeBinary is the berth-runtime binary (a path, or a name looked
+	// up on PATH) that containers' init and exec'd processes start from;
+	// empty means berth-runtime beside the shim, else on PATH (see
+	// process.FindRuntime). Berth's own option, the TOML options only:
+	// runc's BinaryName names runc (a configuration copied from runc's
+	// keeps working), and runc cannot be Berth's init.
+	RuntimeBinary string `json:"runtime_binary,omitempty" toml:"RuntimeBinary"`
 	// ContainersPerShim is how many containers without a shim group share
 	// one shim process (shim/pack); 1 gives each its own, 0 the default.
 	// Berth's own option: the TOML options only.
 	ContainersPerShim int `json:"containers_per_shim,omitempty" toml:"ContainersPerShim"`
+	// ShimLinger is how long a shared shim whose last container was
+	// deleted stays up for the next one of its namespace (a duration,
+	// "2s"; "0s" makes it leave at once). Containers started one after
+	// another then skip starting a shim process. Empty is
+	// DefaultShimLinger. Berth's own option: the TOML options only.
+	ShimLinger string `json:"shim_linger,omitempty" toml:"ShimLinger"`
 	// Ignored lists the options that were given but do not apply, for
 	// the log.
 	Ignored []string `json:"-" toml:"-"`
+}
+
+// DefaultShimLinger is ShimLinger when the options give none.
+const DefaultShimLinger = 2 * time.Second
+
+// Linger is ShimLinger as a duration; FromAny has checked it.
+func (o *Options) Linger() time.Duration {
+	d, err := parseLinger(o.ShimLinger)
+	if err != nil {
+		return DefaultShimLinger
+	}
+	return d
+}
+
+func parseLinger(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultShimLinger, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d < 0 {
+		err = errors.New("negative")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ShimLinger = %q: want a duration such as \"2s\", or \"0s\" for none: %w", s, err)
+	}
+	return d, nil
 }
 
 // StateRoot is libcontainer's root for the namespace ns.
@@ -114,6 +154,9 @@ func fromTOML(o *Options, v *runtimeoptions.Options) error {
 		return nil
 	}
 	if err := toml.Unmarshal(body, o); err != nil {
+		return fmt.Errorf("runtime options: %w", err)
+	}
+	if _, err := parseLinger(o.ShimLinger); err != nil {
 		return fmt.Errorf("runtime options: %w", err)
 	}
 	return nil

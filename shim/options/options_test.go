@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
@@ -40,6 +41,8 @@ func TestFromAny(t *testing.T) {
 			Options{Root: "/b", NoPivotRoot: true}},
 		{"containers per shim", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("ContainersPerShim = 1\n")}),
 			Options{ContainersPerShim: 1}},
+		{"berth's own", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("RuntimeBinary = \"/opt/berth-runtime\"\nShimLinger = \"0s\"\nBinaryName = \"runc\"\n")}),
+			Options{RuntimeBinary: "/opt/berth-runtime", ShimLinger: "0s"}},
 		{"toml file", mustAny(t, &runtimeoptions.Options{ConfigPath: file}), Options{Root: "/from/file", IoUID: 5}},
 		{"unknown type", &anypb.Any{TypeUrl: "example.com/unknown", Value: []byte{1, 2, 3}},
 			Options{Ignored: []string{"options of unknown type example.com/unknown"}}},
@@ -53,8 +56,18 @@ func TestFromAny(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, *got, tc.want)
 		}
 	}
-	if _, err := FromAny(mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("Root = ")})); err == nil {
-		t.Error("a TOML body that does not parse was accepted")
+	for _, body := range []string{"Root = ", "ShimLinger = \"2\"", "ShimLinger = \"-1s\"", "ShimLinger = \"soon\""} {
+		if _, err := FromAny(mustAny(t, &runtimeoptions.Options{ConfigBody: []byte(body)})); err == nil {
+			t.Errorf("options %q were accepted", body)
+		}
+	}
+}
+
+func TestLinger(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": DefaultShimLinger, "0s": 0, "500ms": 500 * time.Millisecond, "1m": time.Minute} {
+		if got := (&Options{ShimLinger: in}).Linger(); got != want {
+			t.Errorf("ShimLinger %q: Linger() = %v, want %v", in, got, want)
+		}
 	}
 }
 

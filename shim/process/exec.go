@@ -54,7 +54,7 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 	if sock != nil {
 		defer sock.Close()
 	}
-	opts := libcontainer.ExecOpts{Process: e.spec}
+	opts := libcontainer.ExecOpts{Process: e.spec, InitPath: p.runtime}
 	if sock != nil {
 		opts.ConsoleSocket = sock.Path()
 		if opts.Stdin, opts.Stdout, opts.Stderr, err = nullStdio(); err != nil {

@@ -21,9 +21,12 @@ import (
 type CreateConfig struct {
 	ID, Bundle, Namespace string
 	// Root is libcontainer's state root for this shim's namespace.
-	Root   string
-	Rootfs []mount.Mount
-	Stdio  Stdio
+	Root string
+	// Runtime is the berth-runtime binary the container's processes start
+	// from (FindRuntime).
+	Runtime string
+	Rootfs  []mount.Mount
+	Stdio   Stdio
 	// NoPivot, IoUID and IoGID come from the runtime options (runc's
 	// Options); IoUID/IoGID -1 leave the pipes root's.
 	NoPivot      bool
@@ -36,6 +39,7 @@ type Init struct {
 	id, bundle, rootfs, ns string
 	stdio                  Stdio
 	ioUID, ioGID           int
+	runtime                string // FindRuntime's, for exec too
 	reaper                 Reaper
 	container              *libcontainer.Container
 	pid                    int
@@ -50,7 +54,7 @@ type Init struct {
 func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error) {
 	p := &Init{
 		lifecycle: newLifecycle(initCreated{}), id: cfg.ID, bundle: cfg.Bundle, ns: cfg.Namespace,
-		stdio: cfg.Stdio, ioUID: cfg.IoUID, ioGID: cfg.IoGID, reaper: r,
+		stdio: cfg.Stdio, ioUID: cfg.IoUID, ioGID: cfg.IoGID, runtime: cfg.Runtime, reaper: r,
 	}
 	if len(cfg.Rootfs) > 0 {
 		p.rootfs = filepath.Join(cfg.Bundle, "rootfs")
@@ -76,7 +80,7 @@ func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error
 	if sock != nil {
 		defer sock.Close()
 	}
-	opts := libcontainer.CreateOpts{Root: cfg.Root, ID: cfg.ID, Bundle: cfg.Bundle, NoPivot: cfg.NoPivot}
+	opts := libcontainer.CreateOpts{Root: cfg.Root, InitPath: cfg.Runtime, ID: cfg.ID, Bundle: cfg.Bundle, NoPivot: cfg.NoPivot}
 	if sock != nil {
 		opts.ConsoleSocket = sock.Path()
 		// The process's own stdio is unused (the pty replaces it); it

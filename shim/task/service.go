@@ -57,6 +57,12 @@ type service struct {
 
 	mu         sync.Mutex
 	containers map[string]*container
+	// linger is how long a shared shim left with no container waits for
+	// the next one (the latest container's ShimLinger); lingerGen counts
+	// the shutdowns and creates, so that a wait outdated by either does
+	// not end the shim.
+	linger    time.Duration
+	lingerGen uint64
 }
 
 // EnvSocket and EnvDebugSocket carry the addresses of the sockets a shim
@@ -93,6 +99,7 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (ta
 		idle:       idle.New(trimAfter, "/containerd.task.v3.Task/Wait"),
 	}
 	s.packs, s.slot, s.packed = pack.FromEnv()
+	process.WarmSpawn()
 	go s.events.forward(ctx, publisher)
 	sd.RegisterCallback(func(context.Context) error {
 		s.events.close()
@@ -169,8 +176,12 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 	if err := options.Write(r.Bundle, opts); err != nil {
 		return nil, err
 	}
+	runtimeBin, err := process.FindRuntime(opts.RuntimeBinary)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errdefs.ErrFailedPrecondition, err)
+	}
 	cfg := process.CreateConfig{
-		ID: r.ID, Bundle: r.Bundle, Namespace: ns, Root: opts.StateRoot(ns),
+		ID: r.ID, Bundle: r.Bundle, Namespace: ns, Root: opts.StateRoot(ns), Runtime: runtimeBin,
 		Rootfs: mount.FromProto(r.Rootfs), NoPivot: opts.NoPivotRoot,
 		IoUID: int(opts.IoUID), IoGID: int(opts.IoGID),
 		Stdio: process.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
@@ -185,6 +196,8 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 	c := newContainer(r.ID, r.Bundle, p)
 	s.mu.Lock()
 	s.containers[r.ID] = c
+	s.linger = opts.Linger()
+	s.lingerGen++
 	s.mu.Unlock()
 	s.send(&eventstypes.TaskCreate{
 		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Checkpoint: r.Checkpoint, Pid: uint32(p.Pid()),
@@ -466,16 +479,42 @@ func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*task
 	return &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid()), TaskPid: uint32(pid)}, nil
 }
 
-// Shutdown ends the shim once it serves no container any more.
+// Shutdown ends the shim once it serves no container any more. A shared
+// shim (shim/pack) first stays ShimLinger for the next container of its
+// namespace: containers run one after another (scripts, CI jobs, `ctr run
+// --rm` in a loop) then reuse it instead of each starting a shim process.
 func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*ptypes.Empty, error) {
 	s.mu.Lock()
-	n := len(s.containers)
+	n, linger := len(s.containers), s.linger
+	s.lingerGen++
+	gen := s.lingerGen
 	s.mu.Unlock()
 	// Now is ignored, as by containerd's runc shim: a shim that still
 	// serves containers must not leave them unmanaged.
 	if n > 0 {
 		return &ptypes.Empty{}, nil
 	}
+	if s.packed && linger > 0 {
+		time.AfterFunc(linger, func() { s.leaveUnlessUsed(gen) })
+		return &ptypes.Empty{}, nil
+	}
+	s.leave(ctx)
+	return &ptypes.Empty{}, nil
+}
+
+// leaveUnlessUsed ends a lingering shim, unless a container was created
+// or a shutdown asked for since the wait began (gen).
+func (s *service) leaveUnlessUsed(gen uint64) {
+	s.mu.Lock()
+	used := gen != s.lingerGen || len(s.containers) > 0
+	s.mu.Unlock()
+	if !used {
+		s.leave(s.ctx)
+	}
+}
+
+// leave ends a shim that serves no container.
+func (s *service) leave(ctx context.Context) {
 	if s.packed {
 		// A container may have been given this shim since its last one
 		// was deleted: then the shim stays for it.
@@ -486,9 +525,8 @@ func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*pt
 			// If that container never arrives (containerd gave up on
 			// it), `shim delete` releases it: look again later.
 			time.AfterFunc(vacateRetry, func() { s.Shutdown(s.ctx, &taskAPI.ShutdownRequest{}) })
-			return &ptypes.Empty{}, nil
+			return
 		}
 	}
 	s.shutdown.Shutdown()
-	return &ptypes.Empty{}, nil
 }
