@@ -60,7 +60,6 @@ func (m manager) Name() string { return m.name }
 // A container without a group annotation is packed into a shared shim
 // (shim/pack).
 func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ *bootapi.BootstrapResult, retErr error) {
-	process.WarmSpawn()
 	res := &bootapi.BootstrapResult{Version: 3, Protocol: "ttrpc"}
 	id := params.GetInstanceID()
 	address := params.GetContainerdGrpcAddress()
@@ -318,6 +317,13 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	// containerd runs delete in the bundle of some container of the
 	// group; id's bundle is its sibling.
 	bundle := filepath.Join(filepath.Dir(cwd), id)
+	if process.WasDeleted(bundle) {
+		// The shim deleted the container and left its slot itself:
+		// there is only the exit to report.
+		if e, err := process.ReadExit(bundle); err == nil {
+			return shim.StopStatus{Pid: e.Pid, ExitStatus: e.Status, ExitedAt: e.At}, nil
+		}
+	}
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return shim.StopStatus{}, err

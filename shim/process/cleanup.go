@@ -36,6 +36,26 @@ func WriteExit(bundle string, e Exit) error {
 	return nil
 }
 
+// deletedFile marks a bundle whose container the shim itself deleted
+// (process, cgroup, state, mounts, stdio and shim slot all gone): `shim
+// delete`, which containerd runs after every task, then has nothing to
+// clean and only reports the exit.
+const deletedFile = "berth-deleted"
+
+// MarkDeleted records that the shim deleted the bundle's container.
+func MarkDeleted(bundle string) error {
+	if err := os.WriteFile(filepath.Join(bundle, deletedFile), nil, 0o600); err != nil {
+		return fmt.Errorf("record delete: %w", err)
+	}
+	return nil
+}
+
+// WasDeleted reports whether MarkDeleted was called for the bundle.
+func WasDeleted(bundle string) bool {
+	_, err := os.Stat(filepath.Join(bundle, deletedFile))
+	return err == nil
+}
+
 // ReadExit reads what WriteExit recorded; os.ErrNotExist if nothing.
 func ReadExit(bundle string) (Exit, error) {
 	var e Exit

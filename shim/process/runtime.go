@@ -49,9 +49,10 @@ func isExecutable(path string) bool {
 
 // WarmSpawn starts, in the background, the one-time check Go's os package
 // makes before it first starts a process: it probes pidfd support by
-// cloning a throwaway child. The shim's first process start (the
-// long-running shim, a container's init) is on the path of `ctr run`;
-// probing while the shim is still getting ready takes it off that path.
+// cloning a throwaway child. A new shim's first process start, a
+// container's init, is on the path of `ctr run`; probing while the shim
+// waits for containerd's first request takes it off that path. (`shim
+// start` does not: when the shim it needs is running, it starts nothing.)
 func WarmSpawn() {
 	go func() {
 		if p, err := os.FindProcess(os.Getpid()); err == nil {

@@ -326,11 +326,18 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		s.mu.Lock()
 		delete(s.containers, r.ID)
 		s.mu.Unlock()
+		released := true
 		if s.packed {
 			// Before containerd asks the shim to shut down, which it
 			// does next: the shim may go only if no container is left.
 			if err := s.packs.Release(s.slot, r.ID, func(string) bool { return true }); err != nil {
 				log.G(ctx).WithError(err).WithField("id", r.ID).Warn("leave the shared shim")
+				released = false
+			}
+		}
+		if released {
+			if err := process.MarkDeleted(c.bundle); err != nil {
+				log.G(ctx).WithError(err).WithField("id", r.ID).Warn("shim delete will clean up again")
 			}
 		}
 		s.send(&eventstypes.TaskDelete{
