@@ -570,7 +570,7 @@ func shimPacking(t *testing.T, c *ctrd) {
 // the next container of its namespace, and serves it; once a wait passes
 // with no container, it exits and leaves nothing in the socket dir.
 func shimLinger(t *testing.T, c *ctrd) {
-	const linger = time.Second
+	const linger = 2 * time.Second
 	cfg := filepath.Join(t.TempDir(), "linger.toml")
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ShimLinger = %q\n", linger.String()), 0o644); err != nil {
 		t.Fatal(err)

@@ -230,7 +230,7 @@ func (b *builder) start() error {
 		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
 	}
 	cfg := &initConfig{
-		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: initSpec(b.spec),
+		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: newWireSpec(b.spec),
 		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
 		UserNS:        b.plan.newUser || b.plan.joinsUser(),
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
@@ -238,17 +238,6 @@ func (b *builder) start() error {
 	}
 	cfg.DetachedMounts = mountSourceIndices(b.mountSources)
 	return b.launch(cfg)
-}
-
-// initSpec is the part of the spec that init acts on: the cgroup
-// resources are the parent's business, and leaving them out spares init
-// decoding them.
-func initSpec(s *specs.Spec) *specs.Spec {
-	c := *s
-	l := *s.Linux
-	l.Resources = nil
-	c.Linux = &l
-	return &c
 }
 
 // hostID maps a container id to the host, -1 (leave as is) if unmapped.

@@ -86,7 +86,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	cfg := &initConfig{
 		ID: c.state.ID, Exec: true, Bundle: c.state.Bundle, PreserveFds: o.PreserveFds, InitHostPid: c.state.InitPid,
 		// The container's seccomp profile applies to what is exec'd in it.
-		Spec: &specs.Spec{Process: o.Process, Annotations: spec.Annotations, Linux: &specs.Linux{Seccomp: spec.Linux.Seccomp}},
+		Spec: newWireSpec(&specs.Spec{Process: o.Process, Annotations: spec.Annotations, Linux: &specs.Linux{Seccomp: spec.Linux.Seccomp}}),
 	}
 	if err := l.launch(cfg); err != nil {
 		return nil, err

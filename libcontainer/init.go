@@ -87,7 +87,7 @@ func execProcess(conn *syncConn, cfg *initConfig) error {
 
 // setupContainer does everything up to the point where `create` returns.
 func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
-	spec := cfg.Spec
+	spec := cfg.Spec.full()
 	if err := setHostname(spec.Hostname, spec.Domainname); err != nil {
 		return nil, err
 	}

@@ -48,13 +48,13 @@ type syncMsg struct {
 type initConfig struct {
 	// Exec marks a process joining a running container (exec) rather than
 	// a container's init: no rootfs, no hooks, no fifo.
-	Exec    bool        `json:"exec,omitempty"`
-	ID      string      `json:"id"`
-	Bundle  string      `json:"bundle"`
-	Rootfs  string      `json:"rootfs"`
-	Spec    *specs.Spec `json:"spec"`
-	NoPivot bool        `json:"no_pivot"`
-	UserNS  bool        `json:"userns"`
+	Exec    bool      `json:"exec,omitempty"`
+	ID      string    `json:"id"`
+	Bundle  string    `json:"bundle"`
+	Rootfs  string    `json:"rootfs"`
+	Spec    *wireSpec `json:"spec"`
+	NoPivot bool      `json:"no_pivot"`
+	UserNS  bool      `json:"userns"`
 	// NewCgroupNS asks init to unshare its cgroup namespace (it is in the
 	// container's cgroup from the start), so the namespace's root is that
 	// cgroup.
@@ -79,6 +79,50 @@ type initConfig struct {
 	MountFd        int   `json:"mount_fd,omitempty"`
 }
 
+// wireSpec is the spec as it travels to init: without the sections init
+// never reads (the cgroup resources and the like, which are the parent's
+// business, and the other systems' sections). encoding/json prepares a
+// type's whole field tree, encoders included, the first time a process
+// decodes it, and for all of specs.Spec that took more than half a
+// millisecond of every container's init (measured). Each nil shadowing
+// field hides the embedded one of the same JSON name, in both directions.
+type wireSpec struct {
+	specs.Spec
+	Linux   *wireLinux `json:"linux,omitempty"`
+	Solaris *struct{}  `json:"solaris,omitempty"`
+	Windows *struct{}  `json:"windows,omitempty"`
+	VM      *struct{}  `json:"vm,omitempty"`
+	ZOS     *struct{}  `json:"zos,omitempty"`
+	FreeBSD *struct{}  `json:"freebsd,omitempty"`
+}
+
+type wireLinux struct {
+	specs.Linux
+	Resources    *struct{} `json:"resources,omitempty"`
+	IntelRdt     *struct{} `json:"intelRdt,omitempty"`
+	NetDevices   *struct{} `json:"netDevices,omitempty"`
+	MemoryPolicy *struct{} `json:"memoryPolicy,omitempty"`
+}
+
+func newWireSpec(s *specs.Spec) *wireSpec {
+	w := &wireSpec{Spec: *s}
+	w.Spec.Linux = nil
+	if s.Linux != nil {
+		w.Linux = &wireLinux{Linux: *s.Linux}
+	}
+	return w
+}
+
+// full is the spec init acts on (without what the wire left out).
+func (w *wireSpec) full() *specs.Spec {
+	s := w.Spec
+	if w.Linux != nil {
+		l := w.Linux.Linux
+		s.Linux = &l
+	}
+	return &s
+}
+
 // Environment variables that carry fd numbers to init before the config.
 const envInitPipe = "_BERTH_INITPIPE"
 
@@ -88,7 +132,7 @@ const envInitPipe = "_BERTH_INITPIPE"
 // caller of another version instead of misreading its config. Bump it
 // with any change to either; TestInitProtocolPinned fails until then.
 const (
-	initProtocol    = "1"
+	initProtocol    = "2"
 	envInitProtocol = "_BERTH_INITPROTO"
 )
 

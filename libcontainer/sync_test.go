@@ -2,10 +2,13 @@ package libcontainer
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The init protocol's version must change whenever what travels between
@@ -13,7 +16,7 @@ import (
 // may come from different builds. This pins the shape of initConfig (and
 // the spec inside it) and the sync messages to the version. When it
 // fails, bump initProtocol and update pinnedInitShape.
-const pinnedInitShape = "fbc42f446b60b10c"
+const pinnedInitShape = "c7fb71bca2e3d778"
 
 func TestInitProtocolPinned(t *testing.T) {
 	var b strings.Builder
@@ -59,5 +62,49 @@ func writeShape(b *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) 
 		b.WriteString("}")
 	default:
 		b.WriteString(t.String())
+	}
+}
+
+// The spec reaches init whole but for the sections init never reads.
+func TestWireSpecRoundTrip(t *testing.T) {
+	limit := int64(1 << 20)
+	in := &specs.Spec{
+		Version:  specs.Version,
+		Process:  &specs.Process{Args: []string{"sh"}, Cwd: "/", Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}},
+		Root:     &specs.Root{Path: "rootfs", Readonly: true},
+		Hostname: "h", Domainname: "d",
+		Mounts:      []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
+		Hooks:       &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}},
+		Annotations: map[string]string{"a": "b"},
+		Linux: &specs.Linux{
+			UIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}, Sysctl: map[string]string{"net.ipv4.ip_forward": "1"},
+			Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}}, Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}},
+			Seccomp:     &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActAllow}}},
+			MaskedPaths: []string{"/proc/kcore"}, ReadonlyPaths: []string{"/proc/sys"}, RootfsPropagation: "rslave",
+			Personality: &specs.LinuxPersonality{Domain: specs.PerLinux},
+			Resources:   &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}},
+			IntelRdt:    &specs.LinuxIntelRdt{ClosID: "x"},
+		},
+		Windows: &specs.Windows{},
+	}
+	b, err := json.Marshal(newWireSpec(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w wireSpec
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatal(err)
+	}
+	want := *in
+	l := *in.Linux
+	l.Resources, l.IntelRdt = nil, nil
+	want.Linux, want.Windows = &l, nil
+	if got := w.full(); !reflect.DeepEqual(got, &want) {
+		t.Errorf("init got\n%+v\nwant\n%+v\n(wire %s)", got, &want, b)
+	}
+	for _, left := range []string{"resources", "intelRdt", "windows"} {
+		if strings.Contains(string(b), `"`+left+`"`) {
+			t.Errorf("%s travels to init: %s", left, b)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -300,8 +300,12 @@ func TestHostV1Entry(t *testing.T) {
 	for i := range e.Tasks {
 		script += fmt.Sprintf("echo 0 >/proc/self/fd/%d && ", 3+i)
 	}
-	cmd := exec.Command("/bin/sh", "-c", script+"exec sleep 300")
+	cmd := exec.Command("/bin/sh", "-c", script+"echo joined && exec sleep 300")
 	cmd.ExtraFiles = e.Tasks
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -309,13 +313,10 @@ func TestHostV1Entry(t *testing.T) {
 		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pids, _ := m.Procs()
-		if slices.Contains(pids, cmd.Process.Pid) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The line comes once every write is done (or the shell failed).
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "joined\n" {
+		t.Fatalf("the shell did not get through its writes (output %q)", line)
 	}
 	expectJoined(t, cmd.Process.Pid, cg)
 }
