@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -202,24 +203,32 @@ func (p *process) exec(preserveFds int) error {
 
 // setUser switches to the container user, keeping the permitted
 // capabilities across setuid so Apply can then set the spec's sets.
+//
+// The credentials change for the calling thread alone, as capset does,
+// through the raw system calls: syscall.Setuid and friends change every
+// thread of the process (the C library or the Go runtime signal each
+// thread and wait for it), which costs time on the way to the user's
+// program for nothing: this thread execs next, and the others end with
+// the exec. The process is not dumpable meanwhile (nsenter), so nothing
+// in the container can reach the threads that are still root.
 func setUser(u specs.User) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keep capabilities across setuid: %w", err)
 	}
-	groups := make([]int, 0, len(u.AdditionalGids))
-	for _, g := range u.AdditionalGids {
-		groups = append(groups, int(g))
-	}
 	// setgroups is denied in a user namespace without a mapping for it;
 	// only fail when groups were actually asked for.
-	if err := syscall.Setgroups(groups); err != nil && len(groups) > 0 {
-		return fmt.Errorf("set additional gids %v: %w", u.AdditionalGids, err)
+	var groups unsafe.Pointer
+	if len(u.AdditionalGids) > 0 {
+		groups = unsafe.Pointer(&u.AdditionalGids[0])
 	}
-	if err := syscall.Setgid(int(u.GID)); err != nil {
-		return fmt.Errorf("set gid %d (is it mapped in the user namespace?): %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(u.AdditionalGids)), uintptr(groups), 0); e != 0 && len(u.AdditionalGids) > 0 {
+		return fmt.Errorf("set additional gids %v: %w", u.AdditionalGids, e)
 	}
-	if err := syscall.Setuid(int(u.UID)); err != nil {
-		return fmt.Errorf("set uid %d (is it mapped in the user namespace?): %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGID, uintptr(u.GID), 0, 0); e != 0 {
+		return fmt.Errorf("set gid %d (is it mapped in the user namespace?): %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETUID, uintptr(u.UID), 0, 0); e != 0 {
+		return fmt.Errorf("set uid %d (is it mapped in the user namespace?): %w", u.UID, e)
 	}
 	return nil
 }
