@@ -106,7 +106,7 @@ func (p *nsPlan) joinEnv() string {
 }
 
 // onJoinedThread runs fn on an OS thread that has joined the namespaces
-// that the kernel lets a single thread join (net, ipc, uts, pid, cgroup).
+// that the kernel lets a single thread join (net, ipc, uts, pid).
 // A process forked from that thread starts inside them. The thread is never
 // unlocked, so Go throws it away afterwards instead of reusing a thread that
 // lives in the container's namespaces.

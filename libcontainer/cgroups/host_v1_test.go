@@ -56,10 +56,17 @@ func cleanupDirs(t *testing.T, paths ...string) {
 	})
 }
 
-// startSleep starts a process to put in a cgroup; cleanup kills it by pid
-// (a second Wait after the test's own is a harmless error).
+// startSleep starts a process to put in a cgroup.
 func startSleep(t *testing.T) *exec.Cmd {
 	cmd := exec.Command("sleep", "300")
+	start(t, cmd)
+	return cmd
+}
+
+// start starts cmd; cleanup kills it by pid (a second Wait after the
+// test's own is a harmless error).
+func start(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +74,6 @@ func startSleep(t *testing.T) *exec.Cmd {
 		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	return cmd
 }
 
 func hostExpect(t *testing.T, cg string, want map[string]string) {
@@ -306,13 +312,7 @@ func TestHostV1Entry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+	start(t, cmd)
 	// The line comes once every write is done (or the shell failed).
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	if line != "joined\n" {

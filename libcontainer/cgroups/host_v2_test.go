@@ -55,13 +55,7 @@ func startProber(t *testing.T) *prober {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+	start(t, cmd)
 	return &prober{cmd: cmd, in: in, out: bufio.NewReader(out)}
 }
 

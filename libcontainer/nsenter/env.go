@@ -1,5 +1,5 @@
 // Package nsenter moves a new process into its v1 cgroup and joins mount,
-// user and time namespaces before the Go runtime starts threads. Importing
+// user, time and cgroup namespaces before the Go runtime starts threads. Importing
 // it (for its side effect) links a C constructor into the binary; see
 // nsenter.c. The runtime's init and exec processes use it through the
 // environment variables below, set by their parent. A build without cgo

@@ -1,15 +1,17 @@
-// The half of namespace setup that Go cannot do: joining a mount or user
-// namespace (and a time namespace) needs a single-threaded process, and the Go
-// runtime starts its threads before main. The same holds for moving the whole
-// process into a v1 cgroup by itself, which is cheap only for a thread moving
-// itself. This constructor runs first, in the
-// freshly exec'd init, and only when the parent asked for it through
-// _BERTH_NSJOIN. Everything else (new namespaces, joining net/ipc/uts/pid/
-// cgroup) is done by the parent with clone flags and setns on a locked thread.
+// The half of namespace and cgroup setup that Go cannot do: joining a mount
+// or user namespace (and a time namespace) needs a single-threaded process,
+// and the Go runtime starts its threads before main; so does a process that
+// moves all of itself into a v1 cgroup (cheap only for a thread moving
+// itself). This constructor runs first, in the freshly exec'd init or exec'd
+// process, and only when the parent asked for it through _BERTH_CGJOIN and
+// _BERTH_NSJOIN. Everything else (new namespaces, joining net/ipc/uts/pid)
+// is done by the parent with clone flags and setns on a locked thread.
 //
 // _BERTH_NSJOIN is a comma-separated list of kind:path with kind one of
-// user, mnt, time, cgroup, in the order to join them (user first, so that the other
-// joins happen with the capabilities the user namespace grants).
+// user, mnt, time, cgroup, in the order to join them (user first, so that
+// the other joins happen with the capabilities the user namespace grants;
+// cgroup here because a thread in the container's cgroup namespace cannot
+// clone into the container's v2 cgroup).
 //
 // _BERTH_CGJOIN is a comma-separated list of fds, each a cgroup v1 tasks
 // file the parent opened: the process moves itself into the container's
