@@ -50,7 +50,9 @@ func (r *rt) runOnTerminal(tty *os.File, args ...string) result {
 }
 
 // A terminal process run in the foreground without --console-socket gets
-// the caller's terminal: what is typed reaches it, its size follows.
+// the caller's terminal: what is typed reaches it, and its terminal has the
+// caller's size from its first instruction on (not only after the relay's
+// first resize, which can come after the process looked).
 func TestRunAndExecOnCallersTerminal(t *testing.T) {
 	r := newRT(t)
 	m, s := openPty(t)
@@ -68,11 +70,13 @@ func TestRunAndExecOnCallersTerminal(t *testing.T) {
 	}
 
 	id2 := sleeper(t, r, nil)
-	go func() { done <- r.runOnTerminal(s, "exec", "-t", id2, "sh", "-c", "tty; read l; echo exec-got:$l") }()
-	readUntil(t, m, "/dev/pts/")
+	go func() {
+		done <- r.runOnTerminal(s, "exec", "-t", id2, "sh", "-c", "stty size; tty; read l; echo exec-got:$l")
+	}()
+	out = readUntil(t, m, "/dev/pts/")
 	m.Write([]byte("typed\r"))
-	out = readUntil(t, m, "exec-got:typed")
-	if res := <-done; res.code != 0 || !strings.Contains(out, "exec-got:typed") {
+	out += readUntil(t, m, "exec-got:typed")
+	if res := <-done; res.code != 0 || !strings.Contains(out, "40 120") || !strings.Contains(out, "exec-got:typed") {
 		t.Fatalf("exec -t on a terminal: exit %d, saw %q", res.code, out)
 	}
 }

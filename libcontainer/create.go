@@ -29,7 +29,12 @@ type CreateOpts struct {
 	Bundle        string
 	PidFile       string
 	ConsoleSocket string
-	NoPivot       bool
+	// ConsoleSize sizes the container's terminal when the spec gives no
+	// process.consoleSize: a runtime relaying its own terminal passes its
+	// size, so that the process never sees a 0x0 terminal before the
+	// first resize reaches it.
+	ConsoleSize *specs.Box
+	NoPivot     bool
 	// PreserveFds passes the runtime's fds 3 .. 3+PreserveFds-1 to the
 	// container at the same numbers.
 	PreserveFds int
@@ -72,6 +77,9 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	go b.makeCgroup(peekCgroupsPath(raw))
 	if b.spec, err = parseSpec(raw, bundle); err != nil {
 		return nil, err
+	}
+	if p := b.spec.Process; p != nil && p.ConsoleSize == nil {
+		p.ConsoleSize = o.ConsoleSize
 	}
 	if b.plan, err = planNamespaces(b.spec.Linux.Namespaces); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
@@ -243,8 +244,8 @@ func startContainer(ctx context.Context, o libcontainer.CreateOpts, detach bool)
 		return initWaiter{c}, nil
 	}
 	if !detach && o.ConsoleSocket == "" && wantsTerminal(o.Bundle) {
-		code, err := runWithTerminal(func(sock string, ready func()) (waiter, error) {
-			o.ConsoleSocket = sock
+		code, err := runWithTerminal(func(sock string, size *specs.Box, ready func()) (waiter, error) {
+			o.ConsoleSocket, o.ConsoleSize = sock, size
 			return start(ready)
 		})
 		return c, code, err

@@ -159,8 +159,11 @@ func runExec(cmd *cobra.Command, c *libcontainer.Container, p *specs.Process, f 
 		if f.detach {
 			return fmt.Errorf("a detached process with a terminal needs --console-socket to hand the terminal to")
 		}
-		code, err := runWithTerminal(func(sock string, ready func()) (waiter, error) {
+		code, err := runWithTerminal(func(sock string, size *specs.Box, ready func()) (waiter, error) {
 			o.ConsoleSocket = sock
+			if p.ConsoleSize == nil {
+				p.ConsoleSize = size
+			}
 			ready()
 			return c.Exec(ctx, o)
 		})

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer"
@@ -38,8 +39,10 @@ func wantsTerminal(bundle string) bool {
 // and has no --console-socket to send it to, as runc does: the runtime
 // listens on a console socket of its own, takes the pty master, puts its
 // own terminal in raw mode and relays both ways, with window resizes,
-// until the process exits. start is called with the socket path.
-func runWithTerminal(start func(sock string, ready func()) (waiter, error)) (int, error) {
+// until the process exits. start is called with the socket path and our
+// terminal's size (nil without one), for the process's terminal to start
+// at: the first resize below can come after the process has looked.
+func runWithTerminal(start func(sock string, size *specs.Box, ready func()) (waiter, error)) (int, error) {
 	dir, err := os.MkdirTemp("", "berth-console-")
 	if err != nil {
 		return -1, fmt.Errorf("console socket: %w", err)
@@ -56,7 +59,7 @@ func runWithTerminal(start func(sock string, ready func()) (waiter, error)) (int
 
 	sigs, ready, stop := catchSignals(false)
 	defer stop()
-	w, err := start(sock, ready)
+	w, err := start(sock, terminalSize(), ready)
 	if err != nil {
 		return -1, err
 	}
@@ -110,6 +113,15 @@ func relayTerminalSignals(pid int, master *os.File, sigs <-chan os.Signal, done 
 			return
 		}
 	}
+}
+
+// terminalSize is our terminal's size, nil without a terminal.
+func terminalSize() *specs.Box {
+	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Row == 0 || ws.Col == 0 {
+		return nil
+	}
+	return &specs.Box{Height: uint(ws.Row), Width: uint(ws.Col)}
 }
 
 // resize copies our terminal's size to the pty; without a terminal of our
