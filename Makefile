@@ -28,23 +28,27 @@ CONTAINERD_LDFLAGS  = -s -w -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_VE
 
 all: build
 
-build: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2 containerd
+build: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2 $(BIN)/containerd-shim-berth-v2-server containerd
 
 # Always rebuilt: go's own cache makes this cheap when nothing changed.
 .PHONY: $(BIN)/berth-runtime
 $(BIN)/berth-runtime:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/runtime
 
-# Berth's containerd shim (runtime type io.containerd.berth.v2). Pure Go:
-# containerd starts it three times per container, and each start of a
-# static cgo binary pays for the C library's own set-up (CPU feature and
-# cache probing, ~0.6 ms in a VM). The containers' init runs from
-# berth-runtime instead (shim/process.FindRuntime). no_grpc, as containerd
-# builds its own shims: the shim speaks only ttrpc, and leaving gRPC out
-# makes every start cheaper and its pages fewer.
-.PHONY: $(BIN)/containerd-shim-berth-v2
+# Berth's containerd shim (runtime type io.containerd.berth.v2): the binary
+# containerd runs, which answers its per-container start and delete calls
+# when it can (shim/bootstrap), and the server it hands the rest to. Pure
+# Go: containerd starts the shim binary three times per container, and
+# each start of a static cgo binary pays for the C library's own set-up
+# (CPU feature and cache probing, ~0.6 ms in a VM). The containers' init
+# runs from berth-runtime instead (shim/process.FindRuntime). no_grpc, as
+# containerd builds its own shims: the shim speaks only ttrpc, and leaving
+# gRPC out makes every start cheaper and its pages fewer.
+.PHONY: $(BIN)/containerd-shim-berth-v2 $(BIN)/containerd-shim-berth-v2-server
 $(BIN)/containerd-shim-berth-v2:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS),no_grpc' -ldflags '-s -w' -o $@ ./cmd/shim
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '-s -w' -o $@ ./cmd/shim
+$(BIN)/containerd-shim-berth-v2-server:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS),no_grpc' -ldflags '-s -w' -o $@ ./cmd/shim-server
 
 # containerd's own binaries, for the integration tests (containerd's runc
 # shim driving berth-runtime) and as the daemon `berth` manages. The shim is
@@ -58,9 +62,10 @@ $(BIN)/containerd $(BIN)/ctr:
 $(BIN)/containerd-shim-runc-v2:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(CONTAINERD_TAGS),no_grpc' -ldflags '$(CONTAINERD_LDFLAGS)' -o $@ $(CONTAINERD_PKG)/cmd/$(@F)
 
-install: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2
+install: $(BIN)/berth-runtime $(BIN)/containerd-shim-berth-v2 $(BIN)/containerd-shim-berth-v2-server
 	install -D -m 0755 $(BIN)/berth-runtime $(DESTDIR)$(PREFIX)/bin/berth-runtime
 	install -D -m 0755 $(BIN)/containerd-shim-berth-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-berth-v2
+	install -D -m 0755 $(BIN)/containerd-shim-berth-v2-server $(DESTDIR)$(PREFIX)/bin/containerd-shim-berth-v2-server
 
 deps:
 	bash hack/deps.sh

@@ -55,7 +55,7 @@ type shimBench struct {
 // both runtimes with their state roots under its state dir (runc only when
 // runcPath is set). The caller must close it, also on error.
 func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shimBench, error) {
-	need := []string{"containerd", "ctr", "containerd-shim-berth-v2"}
+	need := []string{"containerd", "ctr", "containerd-shim-berth-v2", "containerd-shim-berth-v2-server"}
 	if runcPath != "" {
 		need = append(need, "containerd-shim-runc-v2")
 	}

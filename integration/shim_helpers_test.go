@@ -44,8 +44,10 @@ const (
 // left nothing behind in its state root.
 func startShimContainerd(t *testing.T) *ctrd {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(containerdBinDir(), "containerd-shim-berth-v2")); err != nil {
-		t.Skipf("containerd-shim-berth-v2 not built (run `make build`): %v", err)
+	for _, name := range []string{"containerd-shim-berth-v2", "containerd-shim-berth-v2-server"} {
+		if _, err := os.Stat(filepath.Join(containerdBinDir(), name)); err != nil {
+			t.Skipf("%s not built (run `make build`): %v", name, err)
+		}
 	}
 	c := startContainerd(t)
 	// Runs before the harness's cleanup (LIFO) but after every subtest's.

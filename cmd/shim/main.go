@@ -1,20 +1,31 @@
-// Command containerd-shim-berth-v2 is containerd's shim for the runtime
-// type io.containerd.berth.v2: it runs containers with libcontainer in
-// its own process. The containers' init runs from berth-runtime (see
-// shim/process.FindRuntime), so this binary is built without cgo.
+// Command containerd-shim-berth-v2 is the binary containerd runs for the
+// runtime type io.containerd.berth.v2. It answers containerd's `start` and
+// `delete` calls itself when a live shim takes the container or the shim
+// already deleted it (shim/bootstrap: a small binary starts in a third of
+// the time), and hands everything else, serving included, over to
+// containerd-shim-berth-v2-server beside it (cmd/shim-server).
 package main
 
 import (
-	"context"
+	"fmt"
+	"os"
 
-	"github.com/containerd/containerd/v2/pkg/shim"
-
-	"github.com/berthrt/berth/shim/manager"
-	_ "github.com/berthrt/berth/shim/task/plugin"
+	"github.com/berthrt/berth/shim/bootstrap"
 )
 
 func main() {
-	// The task service reaps (shim/reaper): containerd's reaper would
-	// steal the exits of hooks and of the shim's own exec.Cmd children.
-	shim.RunShim(context.Background(), manager.New("io.containerd.berth.v2"), func(c *shim.Config) { c.NoReaper = true })
+	server, err := bootstrap.Server()
+	if err == nil {
+		var input []byte
+		var done bool
+		input, done, err = bootstrap.Answer(os.Args[1:], os.Stdin, os.Stdout, server)
+		if done && err == nil {
+			return
+		}
+		if !done {
+			err = bootstrap.Handover(server, os.Args[1:], input)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "io.containerd.berth.v2: %v\n", err)
+	os.Exit(1)
 }

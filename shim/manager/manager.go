@@ -7,7 +7,6 @@ package manager
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,19 +32,13 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/berthrt/berth/shim/bootstrap"
 	"github.com/berthrt/berth/shim/options"
 	"github.com/berthrt/berth/shim/pack"
 	"github.com/berthrt/berth/shim/process"
+	"github.com/berthrt/berth/shim/record"
 	"github.com/berthrt/berth/shim/task"
 )
-
-// groupAnnotations put containers in one shim process: runc's group label
-// and the CRI sandbox id (a pod's containers share their sandbox's shim).
-// The first one set wins.
-var groupAnnotations = []string{
-	"io.containerd.runc.v2.group",
-	"io.kubernetes.cri.sandbox-id",
-}
 
 // New returns the shim manager for the runtime called name
 // (io.containerd.berth.v2).
@@ -68,7 +61,7 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 	if err != nil {
 		return nil, err
 	}
-	group, annotated, err := groupOf(".", id)
+	group, annotated, err := record.GroupOf(".", id)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +114,8 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 			}
 		}
 	}()
-	// shim delete finds the group here, also for a packed container.
-	if err := os.WriteFile(groupFile, []byte(group), 0o644); err != nil {
-		return nil, fmt.Errorf("record the shim group: %w", err)
+	if err := record.WriteGroup(".", group); err != nil {
+		return nil, err
 	}
 	if running {
 		// The group's shim is running: containerd creates the task there.
@@ -166,7 +158,8 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (_ 
 }
 
 // packsOf is the shared shims' state of this binary for containerd at
-// address, namespace ns.
+// address, namespace ns. containerd-shim-berth-v2 finds the same state
+// (bootstrap.Server resolves to this binary's path).
 func packsOf(socketDir, address, ns string) (pack.Dir, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -183,56 +176,14 @@ func shimAlive(ctx context.Context, socketDir, address string) func(group string
 	}
 }
 
-// groupFile, in a bundle, names the shim group the container was given.
-const groupFile = "berth-shim-group"
-
-// defaultContainersPerShim bounds a shared shim: a shim that dies takes
-// its containers' stdio and exit status with it, so eight of them, not a
-// whole namespace. Eight sleeping containers cost one shim about 1 MiB more
-// than one does (make bench).
-const defaultContainersPerShim = 8
-
 // containersPerShim is the ContainersPerShim runtime option, or the
 // default when the options do not say.
 func containersPerShim(params *bootapi.BootstrapParams) int {
+	var exts []bootstrap.Any
 	for _, ext := range params.GetExtensions() {
-		o, err := options.FromAny(ext.GetValue())
-		if err == nil && o.ContainersPerShim > 0 {
-			return o.ContainersPerShim
-		}
+		exts = append(exts, bootstrap.Any{TypeURL: ext.GetValue().GetTypeUrl(), Value: ext.GetValue().GetValue()})
 	}
-	return defaultContainersPerShim
-}
-
-// groupOf reads the grouping annotation from the bundle's config.json;
-// without one, the group is the container's id and annotated is false.
-func groupOf(bundle, id string) (group string, annotated bool, err error) {
-	f, err := os.Open(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		return "", false, fmt.Errorf("read the bundle's config: %w", err)
-	}
-	defer f.Close()
-	var spec struct {
-		Annotations map[string]string `json:"annotations"`
-	}
-	if err := json.NewDecoder(f).Decode(&spec); err != nil {
-		return "", false, fmt.Errorf("read the bundle's config: %w", err)
-	}
-	for _, a := range groupAnnotations {
-		if g, ok := spec.Annotations[a]; ok && g != "" {
-			return g, true, nil
-		}
-	}
-	return id, false, nil
-}
-
-// recordedGroup is the shim group Start gave the container in bundle.
-func recordedGroup(bundle, id string) (string, error) {
-	if b, err := os.ReadFile(filepath.Join(bundle, groupFile)); err == nil {
-		return string(b), nil
-	}
-	group, _, err := groupOf(bundle, id)
-	return group, err
+	return bootstrap.ContainersPerShim(exts)
 }
 
 // shimCommand is the long-running shim: this binary again, without an
@@ -317,12 +268,11 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	// containerd runs delete in the bundle of some container of the
 	// group; id's bundle is its sibling.
 	bundle := filepath.Join(filepath.Dir(cwd), id)
-	if process.WasDeleted(bundle) {
+	if e, ok := record.DeletedExit(bundle); ok {
 		// The shim deleted the container and left its slot itself:
-		// there is only the exit to report.
-		if e, err := process.ReadExit(bundle); err == nil {
-			return shim.StopStatus{Pid: e.Pid, ExitStatus: e.Status, ExitedAt: e.At}, nil
-		}
+		// there is only the exit to report. (containerd-shim-berth-v2
+		// answers this case without running the server.)
+		return shim.StopStatus{Pid: e.Pid, ExitStatus: e.Status, ExitedAt: e.At}, nil
 	}
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -335,7 +285,7 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := process.Cleanup(ctx, opts.StateRoot(ns), bundle, id); err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("clean up after the shim")
 	}
-	group, err := recordedGroup(bundle, id)
+	group, err := record.Group(bundle, id)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("find the container's shim group")
 	} else {
@@ -352,7 +302,7 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		}
 	}
 	killedAt := time.Now()
-	if e, err := process.ReadExit(bundle); err == nil {
+	if e, err := record.ReadExit(bundle); err == nil {
 		return shim.StopStatus{Pid: e.Pid, ExitStatus: e.Status, ExitedAt: e.At}, nil
 	}
 	return shim.StopStatus{Pid: readPid(bundle), ExitStatus: 128 + int(unix.SIGKILL), ExitedAt: killedAt}, nil

@@ -18,10 +18,10 @@ import (
 	"path/filepath"
 	"time"
 
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
-	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
-	"github.com/containerd/typeurl/v2"
 	"github.com/pelletier/go-toml/v2"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/berthrt/berth/shim/wire"
 )
 
 // DefaultRoot is the state root when the options name none; the
@@ -98,53 +98,86 @@ func (o *Options) StateRoot(ns string) string {
 	return filepath.Join(root, ns)
 }
 
-// FromAny decodes the options of a create request. It fails only on an
-// option type it knows but cannot read; nil or an unknown type gives the
-// defaults.
-func FromAny(a typeurl.Any) (*Options, error) {
+// The type URLs of the two kinds of options containerd sends.
+const (
+	RuncTypeURL    = "containerd.runc.v1.Options"
+	GenericTypeURL = "runtimeoptions.v1.Options"
+)
+
+// Decode reads runtime options given as a google.protobuf.Any's type URL
+// and value. It fails only on an option type it knows but cannot read;
+// no value or an unknown type gives the defaults. The messages are read
+// field by field (shim/wire says why); the field numbers are those of
+// runc's oci.proto and containerd's runtimeoptions api.proto.
+func Decode(typeURL string, value []byte) (*Options, error) {
 	o := &Options{}
-	if a == nil || len(a.GetValue()) == 0 {
+	if len(value) == 0 {
 		return o, nil
 	}
-	v, err := typeurl.UnmarshalAny(a)
-	if err != nil {
-		o.Ignored = append(o.Ignored, "options of unknown type "+a.GetTypeUrl())
-		return o, nil
-	}
-	switch v := v.(type) {
-	case *runcoptions.Options:
-		fromRunc(o, v)
-	case *runtimeoptions.Options:
-		if err := fromTOML(o, v); err != nil {
-			return nil, err
+	var err error
+	switch typeURL {
+	case RuncTypeURL:
+		err = wire.Fields(value, func(f wire.Field) error { return fromRunc(o, f) })
+	case GenericTypeURL:
+		var path string
+		var body []byte
+		err = wire.Fields(value, func(f wire.Field) error {
+			switch f.Num {
+			case 2:
+				path = string(f.Bytes)
+			case 3:
+				body = f.Bytes
+			}
+			return nil
+		})
+		if err == nil {
+			err = fromTOML(o, path, body)
 		}
 	default:
-		o.Ignored = append(o.Ignored, fmt.Sprintf("options of type %T", v))
+		o.Ignored = append(o.Ignored, "options of unknown type "+typeURL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime options (%s): %w", typeURL, err)
 	}
 	return o, nil
 }
 
-func fromRunc(o *Options, v *runcoptions.Options) {
-	o.Root, o.NoPivotRoot, o.IoUID, o.IoGID, o.ShimCgroup = v.Root, v.NoPivotRoot, v.IoUid, v.IoGid, v.ShimCgroup
-	for name, set := range map[string]bool{
-		"BinaryName":    v.BinaryName != "",
-		"SystemdCgroup": v.SystemdCgroup,
-		"NoNewKeyring":  v.NoNewKeyring,
-		"CriuImagePath": v.CriuImagePath != "",
-		"CriuWorkPath":  v.CriuWorkPath != "",
-	} {
-		if set {
+// fromRunc takes a field of runc's Options: those that mean something to
+// an in-process runtime, and the names of those that do not, for the log.
+func fromRunc(o *Options, f wire.Field) error {
+	switch f.Num {
+	case 1:
+		o.NoPivotRoot = f.Varint != 0
+	case 3:
+		o.ShimCgroup = string(f.Bytes)
+	case 4:
+		o.IoUID = uint32(f.Varint)
+	case 5:
+		o.IoGID = uint32(f.Varint)
+	case 7:
+		o.Root = string(f.Bytes)
+	default:
+		if name, ok := runcIgnored[f.Num]; ok && (f.Varint != 0 || len(f.Bytes) > 0) {
 			o.Ignored = append(o.Ignored, name)
 		}
 	}
+	return nil
 }
 
-// fromTOML reads the generic options' TOML body (or file) with runc's
-// option names.
-func fromTOML(o *Options, v *runtimeoptions.Options) error {
-	body := v.ConfigBody
-	if len(body) == 0 && v.ConfigPath != "" {
-		b, err := os.ReadFile(v.ConfigPath)
+// runcIgnored names runc's options that do not apply to Berth.
+var runcIgnored = map[protowire.Number]string{
+	2:  "NoNewKeyring",
+	6:  "BinaryName",
+	9:  "SystemdCgroup",
+	10: "CriuImagePath",
+	11: "CriuWorkPath",
+}
+
+// fromTOML reads the generic options' TOML body, or the file at path when
+// there is no body, with runc's option names.
+func fromTOML(o *Options, path string, body []byte) error {
+	if len(body) == 0 && path != "" {
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("runtime options file: %w", err)
 		}
@@ -154,10 +187,10 @@ func fromTOML(o *Options, v *runtimeoptions.Options) error {
 		return nil
 	}
 	if err := toml.Unmarshal(body, o); err != nil {
-		return fmt.Errorf("runtime options: %w", err)
+		return err
 	}
 	if _, err := parseLinger(o.ShimLinger); err != nil {
-		return fmt.Errorf("runtime options: %w", err)
+		return err
 	}
 	return nil
 }

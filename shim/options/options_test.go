@@ -22,7 +22,9 @@ func mustAny(t *testing.T, v any) typeurl.Any {
 	return a
 }
 
-func TestFromAny(t *testing.T) {
+// The options arrive as an Any made from containerd's generated types;
+// Decode reads them without those types (shim/wire).
+func TestDecode(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "opts.toml")
 	if err := os.WriteFile(file, []byte("Root = \"/from/file\"\nIoUid = 5\n"), 0o644); err != nil {
@@ -37,6 +39,9 @@ func TestFromAny(t *testing.T) {
 		{"empty any", &anypb.Any{}, Options{}},
 		{"runc", mustAny(t, &runcoptions.Options{Root: "/r", NoPivotRoot: true, IoUid: 1, IoGid: 2, ShimCgroup: "/s", BinaryName: "runc"}),
 			Options{Root: "/r", NoPivotRoot: true, IoUID: 1, IoGID: 2, ShimCgroup: "/s", Ignored: []string{"BinaryName"}}},
+		{"runc, none apply", mustAny(t, &runcoptions.Options{NoNewKeyring: true, BinaryName: "runc", SystemdCgroup: true, CriuImagePath: "/i", CriuWorkPath: "/w", TaskApiVersion: 3}),
+			Options{Ignored: []string{"NoNewKeyring", "BinaryName", "SystemdCgroup", "CriuImagePath", "CriuWorkPath"}}},
+		{"runc, empty", mustAny(t, &runcoptions.Options{}), Options{}},
 		{"toml body", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("Root = \"/b\"\nNoPivotRoot = true\nUnknown = 3\n")}),
 			Options{Root: "/b", NoPivotRoot: true}},
 		{"containers per shim", mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("ContainersPerShim = 1\n")}),
@@ -47,7 +52,7 @@ func TestFromAny(t *testing.T) {
 		{"unknown type", &anypb.Any{TypeUrl: "example.com/unknown", Value: []byte{1, 2, 3}},
 			Options{Ignored: []string{"options of unknown type example.com/unknown"}}},
 	} {
-		got, err := FromAny(tc.in)
+		got, err := decodeAny(tc.in)
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
@@ -57,10 +62,22 @@ func TestFromAny(t *testing.T) {
 		}
 	}
 	for _, body := range []string{"Root = ", "ShimLinger = \"2\"", "ShimLinger = \"-1s\"", "ShimLinger = \"soon\""} {
-		if _, err := FromAny(mustAny(t, &runtimeoptions.Options{ConfigBody: []byte(body)})); err == nil {
+		if _, err := decodeAny(mustAny(t, &runtimeoptions.Options{ConfigBody: []byte(body)})); err == nil {
 			t.Errorf("options %q were accepted", body)
 		}
 	}
+	for _, url := range []string{RuncTypeURL, GenericTypeURL} {
+		if _, err := Decode(url, []byte{0x1a, 0x05, 'a'}); err == nil {
+			t.Errorf("a truncated %s was accepted", url)
+		}
+	}
+}
+
+func decodeAny(a typeurl.Any) (*Options, error) {
+	if a == nil {
+		return Decode("", nil)
+	}
+	return Decode(a.GetTypeUrl(), a.GetValue())
 }
 
 func TestLinger(t *testing.T) {

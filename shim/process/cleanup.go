@@ -16,59 +16,6 @@ import (
 	"github.com/berthrt/berth/libcontainer"
 )
 
-// exitFile keeps the init's exit in the bundle: if the shim dies after
-// the exit, `shim delete` still reports the real status.
-const exitFile = "berth-exit.json"
-
-// WriteExit records the init's exit in the bundle.
-func WriteExit(bundle string, e Exit) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("record exit: %w", err)
-	}
-	tmp := filepath.Join(bundle, exitFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("record exit: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(bundle, exitFile)); err != nil {
-		return fmt.Errorf("record exit: %w", err)
-	}
-	return nil
-}
-
-// deletedFile marks a bundle whose container the shim itself deleted
-// (process, cgroup, state, mounts, stdio and shim slot all gone): `shim
-// delete`, which containerd runs after every task, then has nothing to
-// clean and only reports the exit.
-const deletedFile = "berth-deleted"
-
-// MarkDeleted records that the shim deleted the bundle's container.
-func MarkDeleted(bundle string) error {
-	if err := os.WriteFile(filepath.Join(bundle, deletedFile), nil, 0o600); err != nil {
-		return fmt.Errorf("record delete: %w", err)
-	}
-	return nil
-}
-
-// WasDeleted reports whether MarkDeleted was called for the bundle.
-func WasDeleted(bundle string) bool {
-	_, err := os.Stat(filepath.Join(bundle, deletedFile))
-	return err == nil
-}
-
-// ReadExit reads what WriteExit recorded; os.ErrNotExist if nothing.
-func ReadExit(bundle string) (Exit, error) {
-	var e Exit
-	b, err := os.ReadFile(filepath.Join(bundle, exitFile))
-	if err != nil {
-		return e, err
-	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("read recorded exit: %w", err)
-	}
-	return e, nil
-}
-
 // stdioDir keeps, in the bundle, the client's stdio of each live process
 // (init.json, exec-<id>.json). A client removes its fifos when it deletes
 // the task or exec; after the shim died it cannot (the delete fails as

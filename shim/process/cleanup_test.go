@@ -58,21 +58,3 @@ func TestRemoveFifos(t *testing.T) {
 		}
 	}
 }
-
-// A bundle is marked deleted only once MarkDeleted ran: `shim delete`
-// skips its cleanup for such a bundle alone.
-func TestMarkDeleted(t *testing.T) {
-	bundle := t.TempDir()
-	if WasDeleted(bundle) {
-		t.Fatal("a fresh bundle reads as deleted")
-	}
-	if err := MarkDeleted(bundle); err != nil {
-		t.Fatal(err)
-	}
-	if !WasDeleted(bundle) {
-		t.Fatal("MarkDeleted did not mark the bundle")
-	}
-	if err := MarkDeleted(filepath.Join(bundle, "missing")); err == nil {
-		t.Error("MarkDeleted of a missing bundle succeeded")
-	}
-}

@@ -32,6 +32,7 @@ import (
 	"github.com/berthrt/berth/shim/pack"
 	"github.com/berthrt/berth/shim/process"
 	"github.com/berthrt/berth/shim/reaper"
+	"github.com/berthrt/berth/shim/record"
 )
 
 var (
@@ -166,7 +167,7 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 	if exists {
 		return nil, fmt.Errorf("%w: container %s", errdefs.ErrAlreadyExists, r.ID)
 	}
-	opts, err := options.FromAny(r.Options)
+	opts, err := options.Decode(r.Options.GetTypeUrl(), r.Options.GetValue())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}
@@ -296,7 +297,7 @@ func (s *service) publishInitExit(c *container, e reaper.Exit) {
 	if !c.init.SetExited(e) {
 		return
 	}
-	if err := process.WriteExit(c.bundle, e); err != nil {
+	if err := record.WriteExit(c.bundle, e); err != nil {
 		log.G(s.ctx).WithError(err).WithField("id", c.id).Warn("record the exit status in the bundle")
 	}
 	s.send(&eventstypes.TaskExit{
@@ -336,7 +337,7 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 			}
 		}
 		if released {
-			if err := process.MarkDeleted(c.bundle); err != nil {
+			if err := record.MarkDeleted(c.bundle); err != nil {
 				log.G(ctx).WithError(err).WithField("id", r.ID).Warn("shim delete will clean up again")
 			}
 		}

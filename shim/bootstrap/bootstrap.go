@@ -1,0 +1,255 @@
+// Package bootstrap answers the two short calls containerd makes to the
+// shim binary for every container, `start` (which shim serves this
+// container?) and `delete` (after the task is gone), without loading the
+// shim server, when the answer is already at hand: a live shim takes the
+// container, or the shim deleted the container itself and only its exit
+// is left to report. Everything else (a shim to spawn, a dead shim to
+// clean up after, -info, -v, serving) is handed over to the server binary
+// beside this one (ServerName), with the same arguments and input.
+//
+// Why a binary of its own: the server links containerd's shim library,
+// and loading it (the package initialisation of containerd's API types
+// and their protobuf registry, and the page faults of a binary three
+// times the size) costs about 1.7 ms before main, measured, in each of the
+// two calls. This package imports none of it; what it must know of the
+// calls' messages it reads and writes with shim/wire, and tests hold it
+// to the server's answers.
+package bootstrap
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/defaults"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/shim/options"
+	"github.com/berthrt/berth/shim/pack"
+	"github.com/berthrt/berth/shim/record"
+)
+
+// ServerName is the shim server's binary: containerd's pkg/shim serving
+// the task API (shim/manager, shim/task), installed beside the shim.
+const ServerName = "containerd-shim-berth-v2-server"
+
+// Server is the server binary beside the running one, symlinks resolved
+// (the server keys its shared-shim state by its own resolved path, and
+// Answer must find the same state).
+func Server() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the shim binary: %w", err)
+	}
+	path := filepath.Join(filepath.Dir(self), ServerName)
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("the shim server %s is missing beside %s (install both: make install): %w", ServerName, self, err)
+	}
+	return resolved, nil
+}
+
+// call is one invocation of the shim binary, with pkg/shim's flags.
+type call struct {
+	action, id, ns, address string
+	other                   bool // -v, -info: the server answers
+}
+
+func parseCall(args []string) (call, error) {
+	var c call
+	var version, info, debug bool
+	var ignored string
+	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&debug, "debug", false, "")
+	fs.BoolVar(&version, "v", false, "")
+	fs.BoolVar(&version, "version", false, "")
+	fs.BoolVar(&info, "info", false, "")
+	fs.StringVar(&c.ns, "namespace", "", "")
+	fs.StringVar(&c.id, "id", "", "")
+	fs.StringVar(&c.address, "address", "", "")
+	for _, name := range []string{"socket", "debug-socket", "bundle", "publish-binary"} {
+		fs.StringVar(&ignored, name, "", "")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.action, c.other = fs.Arg(0), version || info
+	return c, nil
+}
+
+// Answer answers the call args when it can, writing the reply to stdout:
+// done is true then, or when the reply could not be written (err). With
+// done false, the server must answer; input is what was read of stdin,
+// which the server must get again (Handover).
+func Answer(args []string, stdin io.Reader, stdout io.Writer, server string) (input []byte, done bool, err error) {
+	c, err := parseCall(args)
+	if err != nil || c.other || c.ns == "" || c.id == "" {
+		return nil, false, nil
+	}
+	var reply []byte
+	switch c.action {
+	case "delete":
+		reply = answerDelete(c)
+	case "start":
+		// pkg/shim reads at most this much.
+		if input, err = io.ReadAll(io.LimitReader(stdin, 10<<20)); err != nil {
+			return input, false, nil
+		}
+		reply = answerStart(c, input, server)
+	}
+	if reply == nil {
+		return input, false, nil
+	}
+	if _, err := stdout.Write(reply); err != nil {
+		return input, true, fmt.Errorf("reply to containerd: %w", err)
+	}
+	return input, true, nil
+}
+
+// answerDelete is `shim delete` for a container the shim deleted itself
+// (record.MarkDeleted): nothing to clean, only its exit to report.
+// containerd runs delete in the bundle of some container of the group;
+// id's bundle is its sibling.
+func answerDelete(c call) []byte {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil
+	}
+	e, ok := record.DeletedExit(filepath.Join(filepath.Dir(cwd), c.id))
+	if !ok {
+		return nil
+	}
+	return DeleteResponse(e)
+}
+
+// errSpawn ends a reservation whose shim is not running: the server
+// starts one.
+var errSpawn = errors.New("no live shim")
+
+// answerStart is `shim start` for a container whose shim is running: the
+// one of its group, or the shared shim of the pack slot it is given. It
+// runs in the bundle directory.
+func answerStart(c call, input []byte, server string) []byte {
+	p, err := DecodeParams(input)
+	if err != nil || p.InstanceID != c.id || p.Namespace != c.ns {
+		return nil // the server says what is wrong
+	}
+	// As pkg/shim: the socket directory is kept beside the bundle, for
+	// the cleanup after the shim (socketDirOf in shim/manager).
+	if p.SocketDir != "" {
+		os.Remove(socketDirLink)
+		if os.Symlink(p.SocketDir, socketDirLink) != nil {
+			return nil
+		}
+	}
+	socketDir := p.SocketDir
+	if socketDir == "" {
+		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
+	}
+	group, annotated, err := record.GroupOf(".", c.id)
+	if err != nil {
+		return nil
+	}
+	var addr string
+	if annotated {
+		addr = SocketAddress(socketDir, p.GRPCAddress, p.Namespace, group, false)
+		if !CanConnect(addr) {
+			return nil
+		}
+		if record.WriteGroup(".", group) != nil {
+			return nil
+		}
+		return Result(addr)
+	}
+	packs := pack.Open(socketDir, p.GRPCAddress, p.Namespace, server)
+	slot, err := packs.Reserve(c.id, ContainersPerShim(p.Extensions), func(g string) error {
+		addr, group = SocketAddress(socketDir, p.GRPCAddress, p.Namespace, g, false), g
+		if !CanConnect(addr) {
+			return errSpawn
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	if record.WriteGroup(".", group) != nil {
+		packs.Release(slot, c.id, func(string) bool { return true })
+		return nil
+	}
+	return Result(addr)
+}
+
+// socketDirLink is pkg/shim's link, in the bundle, to the socket directory.
+const socketDirLink = "s"
+
+// DefaultContainersPerShim bounds a shared shim: a shim that dies takes
+// its containers' stdio and exit status with it, so eight of them, not a
+// whole namespace. Eight sleeping containers cost one shim about 1 MiB more
+// than one does (make bench).
+const DefaultContainersPerShim = 8
+
+// ContainersPerShim is the ContainersPerShim runtime option among the
+// bootstrap extensions, or the default when they do not say.
+func ContainersPerShim(exts []Any) int {
+	for _, a := range exts {
+		o, err := options.Decode(a.TypeURL, a.Value)
+		if err == nil && o.ContainersPerShim > 0 {
+			return o.ContainersPerShim
+		}
+	}
+	return DefaultContainersPerShim
+}
+
+// SocketAddress is the address of a group's shim socket, as containerd's
+// shim.CreateSocketAddress makes it: a hash of containerd's address, the
+// namespace and the group, in socketDir.
+func SocketAddress(socketDir, grpcAddress, ns, group string, debug bool) string {
+	path := filepath.Join(grpcAddress, ns, group)
+	if debug {
+		path = filepath.Join(path, "debug")
+	}
+	sum := sha256.Sum256([]byte(path))
+	return "unix://" + socketDir + "/" + hex.EncodeToString(sum[:])
+}
+
+// CanConnect reports whether a shim accepts connections on addr.
+func CanConnect(addr string) bool {
+	conn, err := net.DialTimeout("unix", strings.TrimPrefix(addr, "unix://"), 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// Handover runs the server in this process's place with the same
+// arguments; input, if not nil, becomes its stdin again.
+func Handover(server string, args []string, input []byte) error {
+	if input != nil {
+		fd, err := unix.MemfdCreate("shim-start-input", unix.MFD_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("hand the start input to the shim server: %w", err)
+		}
+		f := os.NewFile(uintptr(fd), "shim-start-input")
+		if _, err := f.Write(input); err != nil {
+			return fmt.Errorf("hand the start input to the shim server: %w", err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("hand the start input to the shim server: %w", err)
+		}
+		if err := unix.Dup3(fd, 0, 0); err != nil {
+			return fmt.Errorf("hand the start input to the shim server: %w", err)
+		}
+	}
+	err := unix.Exec(server, append([]string{server}, args...), os.Environ())
+	return fmt.Errorf("run the shim server %s: %w", server, err)
+}
