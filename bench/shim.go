@@ -35,11 +35,13 @@ type shimRuntime struct {
 	label string // for the output: "berth shim", "runc shim"
 	short string // in container ids
 	typ   string // the runtime type
-	// binary is the shim's path with symlinks resolved, as the kernel
-	// shows it in /proc/<pid>/exe: how a shim process is recognised.
-	binary string
-	flags  []string
-	about  string // for the header: what else runs (runc and its version)
+	// binary is the shim's path (the one containerd runs), and server
+	// the binary of its long-running processes (berth's shim hands over
+	// to containerd-shim-berth-v2-server), symlinks resolved, as the
+	// kernel shows it in /proc/<pid>/exe: how a shim process is recognised.
+	binary, server string
+	flags          []string
+	about          string // for the header: what else runs (runc and its version)
 }
 
 // shimBench is the private containerd and the runtimes compared on it.
@@ -116,8 +118,12 @@ func (b *shimBench) berthRuntime(berthPath, label, more string) (*shimRuntime, e
 	if err != nil {
 		return nil, err
 	}
-	return newShimRuntime(label, "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
+	rt, err := newShimRuntime(label, "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
 		"--runtime-config-path", opts.Name())
+	if err == nil {
+		rt.server, err = filepath.EvalSymlinks(filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2-server"))
+	}
+	return rt, err
 }
 
 // runcRuntime is io.containerd.runc.v2 running the given runc, with its
@@ -140,7 +146,7 @@ func newShimRuntime(label, short, typ, binary string, flags ...string) (*shimRun
 	if err != nil {
 		return nil, err
 	}
-	return &shimRuntime{label: label, short: short, typ: typ, binary: resolved, flags: flags}, nil
+	return &shimRuntime{label: label, short: short, typ: typ, binary: resolved, server: resolved, flags: flags}, nil
 }
 
 func (b *shimBench) close() error { return b.d.Close() }

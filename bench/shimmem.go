@@ -122,7 +122,7 @@ func (b *shimBench) shimsOf(ctx context.Context, rt *shimRuntime, ids []string) 
 		}
 		shim := ctrd.ParentPid(t.Pid)
 		exe, _ := ctrd.Exe(shim)
-		if exe != rt.binary || !ours[shim] {
+		if exe != rt.server || !ours[shim] {
 			return nil, fmt.Errorf("container %s: init %d's parent %d runs %q: %w", id, t.Pid, shim, exe, errNotShim)
 		}
 		shims[shim] = true
