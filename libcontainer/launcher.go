@@ -48,11 +48,11 @@ func (l *launcher) launch(cfg *initConfig) error {
 	if l.initPath == "" && !selfInit {
 		return errors.New("this binary cannot be a container's init (built without cgo): give the path of berth-runtime (InitPath)")
 	}
-	exe, err := sealedExe(l.initPath)
+	exe, release, err := sealedExe(l.initPath)
 	if err != nil {
 		return err
 	}
-	defer exe.Close()
+	defer release()
 	entry, err := cgroups.OpenEntry(l.cg)
 	if err != nil {
 		return err
@@ -81,8 +81,9 @@ func (l *launcher) launch(cfg *initConfig) error {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(entry.Dir.Fd())
 	}
 	err = l.plan.onJoinedThread(cmd.Start)
+	// The child has its copies; the shared sealed binary stays.
 	for _, f := range cmd.ExtraFiles[l.preserveFds:] {
-		if f != childSock && f != childMounts {
+		if f != childSock && f != childMounts && f != exe {
 			f.Close()
 		}
 	}
