@@ -22,6 +22,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/libcontainer/cgroups"
 )
 
 // shimConcurrent is how many containers ConcurrentRuns starts at once:
@@ -62,6 +64,7 @@ func TestBerthShim(t *testing.T) {
 		{"Group", shimGroup},
 		{"Packing", shimPacking},
 		{"Linger", shimLinger},
+		{"ShimCgroup", shimCgroupOption},
 		{"ConcurrentRuns", shimConcurrentRuns},
 		{"NothingLeft", shimNothingLeft},
 	} {
@@ -609,6 +612,41 @@ func shimLinger(t *testing.T, c *ctrd) {
 			t.Errorf("packing state %s left after the lingering shim exited", filepath.Join(c.SocketDir, e.Name()))
 		}
 	}
+}
+
+// With the ShimCgroup option a new shim runs in that cgroup: the start
+// goes to the shim server, which moves the shim there before containerd
+// learns its address.
+func shimCgroupOption(t *testing.T, c *ctrd) {
+	path := fmt.Sprintf("/berth-shimcg-%d", time.Now().UnixNano())
+	cg, err := cgroups.New("shimcg", path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shim int
+	t.Cleanup(func() {
+		// After the container's own cleanup: the shim must be gone first.
+		for deadline := time.Now().Add(10 * time.Second); shim != 0 && pidAlive(shim) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := cg.Delete(); err != nil {
+			t.Errorf("remove the test's cgroup %s: %v", path, err)
+		}
+	})
+	cfg := filepath.Join(t.TempDir(), "shim-cgroup.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "ShimCgroup = %q\nShimLinger = \"0s\"\n", path), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	group := fmt.Sprintf("io.containerd.runc.v2.group=shimcg-%d", time.Now().UnixNano())
+	id := c.shimDetached(t, "--runtime-config-path", cfg, "--label", group)
+	shim = parentPid(c.taskPid(id))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", shim))
+	if err != nil || !strings.Contains(string(b), ":"+path+"\n") {
+		t.Fatalf("shim %d is not in %s (%v):\n%s", shim, path, err, b)
+	}
+	c.mustCtr("task", "kill", "--signal", "SIGKILL", id)
+	c.waitTask(id, "STOPPED")
+	c.mustCtr("task", "delete", id)
 }
 
 // shimConcurrent containers started at once, each with its own output

@@ -1,9 +1,10 @@
 // Command containerd-shim-berth-v2 is the binary containerd runs for the
-// runtime type io.containerd.berth.v2. It answers containerd's `start` and
-// `delete` calls itself when a live shim takes the container or the shim
-// already deleted it (shim/bootstrap: a small binary starts in a third of
-// the time), and hands everything else, serving included, over to
-// containerd-shim-berth-v2-server beside it (cmd/shim-server).
+// runtime type io.containerd.berth.v2. It answers containerd's `start`
+// (find or spawn the container's shim) and, when the shim already deleted
+// the container, `delete` itself (shim/bootstrap: a small binary starts
+// in a third of the time), and hands everything else over to
+// containerd-shim-berth-v2-server beside it (cmd/shim-server), which is
+// also the long-running shim.
 package main
 
 import (

@@ -1,11 +1,11 @@
 // Package bootstrap answers the two short calls containerd makes to the
-// shim binary for every container, `start` (which shim serves this
-// container?) and `delete` (after the task is gone), without loading the
-// shim server, when the answer is already at hand: a live shim takes the
-// container, or the shim deleted the container itself and only its exit
-// is left to report. Everything else (a shim to spawn, a dead shim to
-// clean up after, -info, -v, serving) is handed over to the server binary
-// beside this one (ServerName), with the same arguments and input.
+// shim binary for every container without loading the shim server:
+// `start` (find the shim that serves the container, or spawn one from the
+// server binary) and `delete` when the shim already deleted the container
+// and only its exit is left to report. Everything else (a start with the
+// ShimCgroup option, a dead shim to clean up after, -info, -v) is handed
+// over to the server binary beside this one (ServerName), with the same
+// arguments and input.
 //
 // Why a binary of its own: the server links containerd's shim library,
 // and loading it (the package initialisation of containerd's API types
@@ -13,13 +13,13 @@
 // times the size) costs about 1.7 ms before main, measured, in each of the
 // two calls. This package imports none of it; what it must know of the
 // calls' messages it reads and writes with shim/wire, and tests hold it
-// to the server's answers.
+// to the library's answers. The server's own start (shim/manager) is
+// Start too.
 package bootstrap
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,11 +29,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/containerd/v2/defaults"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/shim/options"
-	"github.com/berthrt/berth/shim/pack"
 	"github.com/berthrt/berth/shim/record"
 )
 
@@ -87,9 +85,9 @@ func parseCall(args []string) (call, error) {
 }
 
 // Answer answers the call args when it can, writing the reply to stdout:
-// done is true then, or when the reply could not be written (err). With
-// done false, the server must answer; input is what was read of stdin,
-// which the server must get again (Handover).
+// done is true then, also when the call failed (err, for containerd to
+// see). With done false, the server must answer; input is what was read
+// of stdin, which the server must get again (Handover).
 func Answer(args []string, stdin io.Reader, stdout io.Writer, server string) (input []byte, done bool, err error) {
 	c, err := parseCall(args)
 	if err != nil || c.other || c.ns == "" || c.id == "" {
@@ -104,7 +102,9 @@ func Answer(args []string, stdin io.Reader, stdout io.Writer, server string) (in
 		if input, err = io.ReadAll(io.LimitReader(stdin, 10<<20)); err != nil {
 			return input, false, nil
 		}
-		reply = answerStart(c, input, server)
+		if reply, err = answerStart(c, input, server); err != nil {
+			return input, true, err
+		}
 	}
 	if reply == nil {
 		return input, false, nil
@@ -131,62 +131,33 @@ func answerDelete(c call) []byte {
 	return DeleteResponse(e)
 }
 
-// errSpawn ends a reservation whose shim is not running: the server
-// starts one.
-var errSpawn = errors.New("no live shim")
-
-// answerStart is `shim start` for a container whose shim is running: the
-// one of its group, or the shared shim of the pack slot it is given. It
-// runs in the bundle directory.
-func answerStart(c call, input []byte, server string) []byte {
+// answerStart is `shim start`: Start, with what containerd's shim library
+// does around it (the parameters checked against the flags, the socket
+// directory kept beside the bundle). A start the server must answer (see
+// needsServer) gives nil, nil.
+func answerStart(c call, input []byte, server string) ([]byte, error) {
 	p, err := DecodeParams(input)
-	if err != nil || p.InstanceID != c.id || p.Namespace != c.ns {
-		return nil // the server says what is wrong
+	if err != nil || p.InstanceID != c.id || p.Namespace != c.ns || needsServer(p) {
+		return nil, nil // the server says what is wrong, or does what it must
 	}
 	// As pkg/shim: the socket directory is kept beside the bundle, for
 	// the cleanup after the shim (socketDirOf in shim/manager).
 	if p.SocketDir != "" {
 		os.Remove(socketDirLink)
-		if os.Symlink(p.SocketDir, socketDirLink) != nil {
-			return nil
+		if err := os.Symlink(p.SocketDir, socketDirLink); err != nil {
+			return nil, fmt.Errorf("keep the socket directory: %w", err)
 		}
 	}
-	socketDir := p.SocketDir
-	if socketDir == "" {
-		socketDir = filepath.Join(defaults.DefaultStateDir, "s")
-	}
-	group, annotated, err := record.GroupOf(".", c.id)
+	addr, err := Start(p, server, nil)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	var addr string
-	if annotated {
-		addr = SocketAddress(socketDir, p.GRPCAddress, p.Namespace, group, false)
-		if !CanConnect(addr) {
-			return nil
-		}
-		if record.WriteGroup(".", group) != nil {
-			return nil
-		}
-		return Result(addr)
-	}
-	packs := pack.Open(socketDir, p.GRPCAddress, p.Namespace, server)
-	slot, err := packs.Reserve(c.id, ContainersPerShim(p.Extensions), func(g string) error {
-		addr, group = SocketAddress(socketDir, p.GRPCAddress, p.Namespace, g, false), g
-		if !CanConnect(addr) {
-			return errSpawn
-		}
-		return nil
-	})
-	if err != nil {
-		return nil
-	}
-	if record.WriteGroup(".", group) != nil {
-		packs.Release(slot, c.id, func(string) bool { return true })
-		return nil
-	}
-	return Result(addr)
+	return Result(addr), nil
 }
+
+// needsServer reports whether a start needs the server: moving a new shim
+// into the ShimCgroup option's cgroup takes containerd's cgroups library.
+func needsServer(p Params) bool { return ShimCgroup(p.Extensions) != "" }
 
 // socketDirLink is pkg/shim's link, in the bundle, to the socket directory.
 const socketDirLink = "s"
@@ -207,6 +178,17 @@ func ContainersPerShim(exts []Any) int {
 		}
 	}
 	return DefaultContainersPerShim
+}
+
+// ShimCgroup is the ShimCgroup runtime option among the bootstrap
+// extensions (runc's options or the TOML ones), "" when none gives one.
+func ShimCgroup(exts []Any) string {
+	for _, a := range exts {
+		if o, err := options.Decode(a.TypeURL, a.Value); err == nil && o.ShimCgroup != "" {
+			return o.ShimCgroup
+		}
+	}
+	return ""
 }
 
 // SocketAddress is the address of a group's shim socket, as containerd's

@@ -3,12 +3,15 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,15 +148,62 @@ func newBundle(t *testing.T, id, annotations string) string {
 	return dir
 }
 
-func startInput(t *testing.T, id, socketDir string) []byte {
-	return mustMarshal(t, &bootapi.BootstrapParams{InstanceID: id, Namespace: "ns", ContainerdGrpcAddress: "/run/c.sock", SocketDir: &socketDir})
+// shortDir is a socket directory short enough for a socket path (108
+// bytes) with a 64-character name, which t.TempDir is not always.
+func shortDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "bs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
-func answer(t *testing.T, input []byte, args ...string) (reply []byte, done bool) {
+func startInput(t *testing.T, id, socketDir string, exts ...*bootapi.Extension) []byte {
+	return mustMarshal(t, &bootapi.BootstrapParams{
+		InstanceID: id, Namespace: "ns", ContainerdGrpcAddress: "/run/c.sock", SocketDir: &socketDir, Extensions: exts,
+	})
+}
+
+// fakeServer is a server binary that, run as a shim, records its
+// arguments, environment and fd 3, then waits to be killed.
+type fakeServer struct{ path, dir string }
+
+func newFakeServer(t *testing.T) fakeServer {
+	t.Helper()
+	dir := t.TempDir()
+	s := fakeServer{path: filepath.Join(dir, "server"), dir: dir}
+	script := "#!/bin/sh\ncd " + dir + "\necho \"$@\" > args.tmp; env > env; readlink /proc/self/fd/3 > fd3; echo $$ > pid; mv args.tmp args\nexec sleep 60\n"
+	if err := os.WriteFile(s.path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "pid")); err == nil {
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return s
+}
+
+// started waits for the fake shim to record itself and returns its
+// arguments and environment; ok is false if it never ran.
+func (s fakeServer) started() (args, env string, ok bool) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if a, err := os.ReadFile(filepath.Join(s.dir, "args")); err == nil {
+			e, _ := os.ReadFile(filepath.Join(s.dir, "env"))
+			fd3, _ := os.ReadFile(filepath.Join(s.dir, "fd3"))
+			return strings.TrimSpace(string(a)), string(e) + "fd3=" + string(fd3), true
+		}
+	}
+	return "", "", false
+}
+
+func answer(t *testing.T, server string, input []byte, args ...string) (reply []byte, done bool) {
 	t.Helper()
 	var out bytes.Buffer
 	stdin := bytes.NewReader(input)
-	got, done, err := Answer(args, stdin, &out, "/usr/bin/berth-test-server")
+	got, done, err := Answer(args, stdin, &out, server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,28 +218,39 @@ func answer(t *testing.T, input []byte, args ...string) (reply []byte, done bool
 	return out.Bytes(), done
 }
 
-// start is answered when the container's group has a live shim, and left
-// to the server otherwise, with nothing changed.
+func resultAddress(t *testing.T, reply []byte) string {
+	t.Helper()
+	var res bootapi.BootstrapResult
+	if err := proto.Unmarshal(reply, &res); err != nil || res.Version != 3 || res.Protocol != "ttrpc" {
+		t.Fatalf("reply %+v, %v", &res, err)
+	}
+	return res.Address
+}
+
+// A start in a group spawns the group's shim from the server, serving an
+// owner-only socket passed as fd 3; the next start of the group goes to
+// that shim.
 func TestAnswerStartGroup(t *testing.T) {
-	socketDir := t.TempDir()
+	socketDir := shortDir(t)
+	server := newFakeServer(t)
 	bundle := newBundle(t, "c1", `"io.containerd.runc.v2.group":"g1"`)
 	args := []string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start"}
 
-	if _, done := answer(t, startInput(t, "c1", socketDir), args...); done {
-		t.Fatal("start answered without a live shim")
+	reply, done := answer(t, server.path, startInput(t, "c1", socketDir), args...)
+	want := SocketAddress(socketDir, "/run/c.sock", "ns", "g1", false)
+	if !done || resultAddress(t, reply) != want {
+		t.Fatalf("start: done %v, reply %x; want address %s", done, reply, want)
 	}
-	if _, err := os.Stat(filepath.Join(bundle, "berth-shim-group")); err == nil {
-		t.Error("an unanswered start recorded a group")
+	shimArgs, env, ok := server.started()
+	if !ok {
+		t.Fatal("no shim was started")
 	}
-
-	addr := liveShim(t, socketDir, "g1")
-	reply, done := answer(t, startInput(t, "c1", socketDir), args...)
-	if !done {
-		t.Fatal("start with the group's shim alive went to the server")
+	if shimArgs != "-namespace ns -id c1 -address /run/c.sock" || !strings.Contains(env, EnvSocket+"="+want+"\n") ||
+		!strings.Contains(env, "GOMAXPROCS=1\n") || !strings.Contains(env, "fd3=socket:") {
+		t.Errorf("shim started with args %q, env and fd 3:\n%s", shimArgs, env)
 	}
-	var res bootapi.BootstrapResult
-	if err := proto.Unmarshal(reply, &res); err != nil || res.Address != addr {
-		t.Fatalf("reply %+v, %v; want address %s", &res, err, addr)
+	if st, err := os.Stat(socketPath(want)); err != nil || st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Errorf("shim socket: %v, %v", st.Mode(), err)
 	}
 	if g, _ := record.Group(bundle, "c1"); g != "g1" {
 		t.Errorf("recorded group %q", g)
@@ -198,52 +259,112 @@ func TestAnswerStartGroup(t *testing.T) {
 		t.Errorf("socket dir link %q, want %s", link, socketDir)
 	}
 
-	for name, a := range map[string][]string{
-		"other id":     {"-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start"},
-		"no namespace": {"-id", "c1", "-address", "/run/c.sock", "start"},
-		"version":      {"-v"},
-		"info":         {"-info"},
-		"serve":        {"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock"},
-		"unknown flag": {"-namespace", "ns", "-id", "c1", "-frobnicate", "start"},
-	} {
-		if _, done := answer(t, startInput(t, "c1", socketDir), a...); done {
-			t.Errorf("%s: answered, want the server", name)
-		}
+	// The group's shim answers now (the fake one does not serve: this
+	// stands in for it).
+	os.Remove(socketPath(want))
+	liveShim(t, socketDir, "g1")
+	other := newFakeServer(t)
+	bundle2 := newBundle(t, "c2", `"io.containerd.runc.v2.group":"g1"`)
+	reply, done = answer(t, other.path, startInput(t, "c2", socketDir), "-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start")
+	if !done || resultAddress(t, reply) != want {
+		t.Fatalf("second start: done %v; want address %s", done, want)
+	}
+	if _, err := os.Stat(filepath.Join(other.dir, "args")); err == nil {
+		t.Error("a second shim was started for a group whose shim runs")
+	}
+	if g, _ := record.Group(bundle2, "c2"); g != "g1" {
+		t.Errorf("recorded group %q", g)
 	}
 }
 
-// A container without a group joins a pack slot whose shim is alive; a
-// slot without one is left to the server, and the reservation undone.
-func TestAnswerStartPacked(t *testing.T) {
-	socketDir := t.TempDir()
-	packs := pack.Open(socketDir, "/run/c.sock", "ns", "/usr/bin/berth-test-server")
-	args := []string{"-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start"}
-	bundle := newBundle(t, "c2", "")
-
-	if _, done := answer(t, startInput(t, "c2", socketDir), args...); done {
-		t.Fatal("start answered without a live shim")
+// Calls the server must answer are left to it, stdin unread, nothing made.
+func TestAnswerLeavesToServer(t *testing.T) {
+	socketDir := shortDir(t)
+	server := newFakeServer(t)
+	bundle := newBundle(t, "c1", "")
+	shimCgroup := mustAny(t, &runcoptions.Options{ShimCgroup: "/shims"})
+	for name, c := range map[string]struct {
+		input []byte
+		args  []string
+	}{
+		"other id":     {startInput(t, "c1", socketDir), []string{"-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start"}},
+		"no namespace": {startInput(t, "c1", socketDir), []string{"-id", "c1", "-address", "/run/c.sock", "start"}},
+		"version":      {nil, []string{"-v"}},
+		"info":         {nil, []string{"-info"}},
+		"serve":        {nil, []string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock"}},
+		"unknown flag": {nil, []string{"-namespace", "ns", "-id", "c1", "-frobnicate", "start"}},
+		"no params":    {nil, []string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start"}},
+		"shim cgroup":  {startInput(t, "c1", socketDir, shimCgroup), []string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start"}},
+	} {
+		if _, done := answer(t, server.path, c.input, c.args...); done {
+			t.Errorf("%s: answered, want the server", name)
+		}
 	}
+	if _, err := os.Stat(filepath.Join(server.dir, "args")); err == nil {
+		t.Error("a shim was started")
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "berth-shim-group")); err == nil {
+		t.Error("a group was recorded")
+	}
+}
+
+// A failed start leaves nothing: no socket, no pack membership, no group.
+func TestStartFailureLeavesNothing(t *testing.T) {
+	socketDir := shortDir(t)
+	bundle := newBundle(t, "c1", "")
+	missing := filepath.Join(t.TempDir(), "no-such-server")
+	_, done, err := Answer([]string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start"},
+		bytes.NewReader(startInput(t, "c1", socketDir)), io.Discard, missing)
+	if !done || err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("start with a missing server: done %v, err %v", done, err)
+	}
+	packs := pack.Open(socketDir, "/run/c.sock", "ns", missing)
 	if names, _ := os.ReadDir(filepath.Join(packs.Path(), "0")); len(names) != 0 {
-		t.Fatalf("an unanswered start left members %v", names)
+		t.Errorf("a failed start left pack members %v", names)
+	}
+	socks, _ := filepath.Glob(filepath.Join(socketDir, "[0-9a-f]*"))
+	if len(socks) != 0 {
+		t.Errorf("a failed start left sockets %v", socks)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "berth-shim-group")); err == nil {
+		t.Error("a failed start recorded a group")
+	}
+}
+
+// Containers without a group share a slot's shim: the first start spawns
+// it, the next joins it while it answers.
+func TestAnswerStartPacked(t *testing.T) {
+	socketDir := shortDir(t)
+	server := newFakeServer(t)
+	packs := pack.Open(socketDir, "/run/c.sock", "ns", server.path)
+
+	newBundle(t, "c1", "")
+	reply, done := answer(t, server.path, startInput(t, "c1", socketDir), "-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start")
+	if !done {
+		t.Fatal("start not answered")
+	}
+	addr := resultAddress(t, reply)
+	_, env, ok := server.started()
+	if !ok || !strings.Contains(env, pack.EnvDir+"="+packs.Path()+"\n") || !strings.Contains(env, pack.EnvSlot+"=0\n") {
+		t.Fatalf("shim started %v, with env:\n%s", ok, env)
 	}
 
-	var addr string
-	if _, err := packs.Reserve("c1", DefaultContainersPerShim, func(g string) error {
-		addr = liveShim(t, socketDir, g)
-		return nil
-	}); err != nil {
+	// Stand in for the slot's shim, as in TestAnswerStartGroup.
+	os.Remove(socketPath(addr))
+	l, err := net.Listen("unix", socketPath(addr))
+	if err != nil {
 		t.Fatal(err)
 	}
-	reply, done := answer(t, startInput(t, "c2", socketDir), args...)
-	if !done {
-		t.Fatal("start with the slot's shim alive went to the server")
+	defer l.Close()
+	bundle := newBundle(t, "c2", "")
+	reply, done = answer(t, server.path, startInput(t, "c2", socketDir), "-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start")
+	if !done || resultAddress(t, reply) != addr {
+		t.Fatalf("second start: done %v; want address %s", done, addr)
 	}
-	var res bootapi.BootstrapResult
-	if err := proto.Unmarshal(reply, &res); err != nil || res.Address != addr {
-		t.Fatalf("reply %+v, %v; want address %s", &res, err, addr)
-	}
-	if _, err := os.Stat(filepath.Join(packs.Path(), "0", "c2")); err != nil {
-		t.Errorf("c2 is not a member of the slot: %v", err)
+	for _, id := range []string{"c1", "c2"} {
+		if _, err := os.Stat(filepath.Join(packs.Path(), "0", id)); err != nil {
+			t.Errorf("%s is not a member of slot 0: %v", id, err)
+		}
 	}
 	if g, _ := record.Group(bundle, "c2"); !strings.HasPrefix(g, "berth-pack-0-") {
 		t.Errorf("recorded group %q", g)
@@ -254,7 +375,7 @@ func TestAnswerStartPacked(t *testing.T) {
 func TestAnswerDelete(t *testing.T) {
 	bundle := newBundle(t, "c1", "")
 	args := []string{"-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "delete"}
-	if _, done := answer(t, nil, args...); done {
+	if _, done := answer(t, "/no/server", nil, args...); done {
 		t.Fatal("delete answered for a container the shim did not delete")
 	}
 	e := record.Exit{Pid: 7, Status: 3, At: time.Unix(1800000000, 0)}
@@ -264,7 +385,7 @@ func TestAnswerDelete(t *testing.T) {
 	if err := record.MarkDeleted(bundle); err != nil {
 		t.Fatal(err)
 	}
-	reply, done := answer(t, nil, args...)
+	reply, done := answer(t, "/no/server", nil, args...)
 	if !done || !reflect.DeepEqual(reply, DeleteResponse(e)) {
 		t.Fatalf("delete: done %v, reply %x", done, reply)
 	}

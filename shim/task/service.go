@@ -27,6 +27,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 
+	"github.com/berthrt/berth/shim/bootstrap"
 	"github.com/berthrt/berth/shim/idle"
 	"github.com/berthrt/berth/shim/options"
 	"github.com/berthrt/berth/shim/pack"
@@ -66,13 +67,6 @@ type service struct {
 	lingerGen uint64
 }
 
-// EnvSocket and EnvDebugSocket carry the addresses of the sockets a shim
-// serves on, from its Start (shim/manager) to the shim itself.
-const (
-	EnvSocket      = "BERTH_SHIM_SOCKET"
-	EnvDebugSocket = "BERTH_SHIM_DEBUG_SOCKET"
-)
-
 // trimAfter is how long the shim waits without requests before it gives
 // memory back (shim/idle): long enough that the requests of one create,
 // start or exec arrive within it, short against a container's life.
@@ -110,7 +104,7 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (ta
 	// The sockets go with the shim. containerd's shim library removes
 	// the one named in the first container's bundle, if that is still
 	// there; a shim serving a group outlives that bundle.
-	for _, env := range []string{EnvSocket, EnvDebugSocket} {
+	for _, env := range []string{bootstrap.EnvSocket, bootstrap.EnvDebugSocket} {
 		if address := os.Getenv(env); address != "" {
 			sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
 		}
