@@ -57,8 +57,8 @@ func Server() (string, error) {
 
 // call is one invocation of the shim binary, with pkg/shim's flags.
 type call struct {
-	action, id, ns, address string
-	other                   bool // -v, -info: the server answers
+	action, id, ns string
+	other          bool // -v, -info: the server answers
 }
 
 func parseCall(args []string) (call, error) {
@@ -73,8 +73,8 @@ func parseCall(args []string) (call, error) {
 	fs.BoolVar(&info, "info", false, "")
 	fs.StringVar(&c.ns, "namespace", "", "")
 	fs.StringVar(&c.id, "id", "", "")
-	fs.StringVar(&c.address, "address", "", "")
-	for _, name := range []string{"socket", "debug-socket", "bundle", "publish-binary"} {
+	// containerd's address comes again in the start's parameters.
+	for _, name := range []string{"address", "socket", "debug-socket", "bundle", "publish-binary"} {
 		fs.StringVar(&ignored, name, "", "")
 	}
 	if err := fs.Parse(args); err != nil {
