@@ -74,7 +74,7 @@ func TestMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.InstanceID != "c1" || p.Namespace != "ns" || p.LogLevel != -4 || p.TTRPCAddress != "/run/c.sock.ttrpc" ||
+	if p.InstanceID != "c1" || p.Namespace != "ns" || p.LogLevel != -4 ||
 		p.GRPCAddress != "/run/c.sock" || p.SocketDir != dir || len(p.Extensions) != 2 ||
 		p.Extensions[0].TypeURL != "containerd.runc.v1.Options" {
 		t.Fatalf("DecodeParams = %+v", p)

@@ -8,13 +8,12 @@ import (
 // Params are the bootstrap parameters containerd writes to `shim start`
 // (containerd.runtime.bootstrap.v1.BootstrapParams), the fields Berth uses.
 type Params struct {
-	InstanceID   string
-	Namespace    string
-	LogLevel     int32
-	TTRPCAddress string
-	GRPCAddress  string
-	Extensions   []Any
-	SocketDir    string
+	InstanceID  string
+	Namespace   string
+	LogLevel    int32
+	GRPCAddress string
+	Extensions  []Any
+	SocketDir   string
 }
 
 // Any is an extension's value: runtime options.
@@ -31,8 +30,6 @@ func DecodeParams(b []byte) (Params, error) {
 			p.Namespace = string(f.Bytes)
 		case 3:
 			p.LogLevel = int32(f.Varint)
-		case 5:
-			p.TTRPCAddress = string(f.Bytes)
 		case 6:
 			p.GRPCAddress = string(f.Bytes)
 		case 8: // Extension{google.protobuf.Any value = 1}

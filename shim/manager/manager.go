@@ -54,8 +54,8 @@ func (m manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*b
 	}
 	p := bootstrap.Params{
 		InstanceID: params.GetInstanceID(), Namespace: params.GetNamespace(), LogLevel: int32(params.GetLogLevel()),
-		TTRPCAddress: params.GetContainerdTtrpcAddress(), GRPCAddress: params.GetContainerdGrpcAddress(),
-		SocketDir: params.GetSocketDir(), Extensions: extensions(params),
+		GRPCAddress: params.GetContainerdGrpcAddress(),
+		SocketDir:   params.GetSocketDir(), Extensions: extensions(params),
 	}
 	cgroup := bootstrap.ShimCgroup(p.Extensions)
 	addr, err := bootstrap.Start(p, self, func(pid int) error { return joinShimCgroup(cgroup, pid) })
