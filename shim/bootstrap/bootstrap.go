@@ -203,6 +203,14 @@ func SocketAddress(socketDir, grpcAddress, ns, group string, debug bool) string 
 	return "unix://" + socketDir + "/" + hex.EncodeToString(sum[:])
 }
 
+// ShimAlive reports, for a group, whether its shim answers: pack.Release
+// asks it of a slot left empty.
+func ShimAlive(socketDir, grpcAddress, ns string) func(group string) bool {
+	return func(group string) bool {
+		return CanConnect(SocketAddress(socketDir, grpcAddress, ns, group, false))
+	}
+}
+
 // CanConnect reports whether a shim accepts connections on addr.
 func CanConnect(addr string) bool {
 	conn, err := net.DialTimeout("unix", strings.TrimPrefix(addr, "unix://"), 100*time.Millisecond)

@@ -66,9 +66,7 @@ func Start(p Params, server string, joined func(pid int) error) (addr string, re
 			env = packs.Env(slot)
 			defer func() {
 				if retErr != nil {
-					packs.Release(slot, p.InstanceID, func(g string) bool {
-						return CanConnect(SocketAddress(socketDir, p.GRPCAddress, p.Namespace, g, false))
-					})
+					packs.Release(slot, p.InstanceID, ShimAlive(socketDir, p.GRPCAddress, p.Namespace))
 				}
 			}()
 		}

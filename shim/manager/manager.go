@@ -84,14 +84,6 @@ func packsOf(socketDir, address, ns string) (pack.Dir, error) {
 	return pack.Open(socketDir, address, ns, self), nil
 }
 
-// shimAlive reports whether a shim answers on a group's address.
-func shimAlive(ctx context.Context, socketDir, address string) func(group string) bool {
-	return func(group string) bool {
-		addr, err := shim.CreateSocketAddress(ctx, socketDir, address, group, false)
-		return err == nil && shim.CanConnect(addr)
-	}
-}
-
 // joinShimCgroup moves the shim into the cgroup the ShimCgroup option
 // names (path), if it names one.
 func joinShimCgroup(path string, pid int) error {
@@ -150,7 +142,7 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		if slot, ok := pack.SlotOf(group); ok && address != "" {
 			packs, err := packsOf(socketDir, address, ns)
 			if err == nil {
-				err = packs.Release(slot, id, shimAlive(ctx, socketDir, address))
+				err = packs.Release(slot, id, bootstrap.ShimAlive(socketDir, address, ns))
 			}
 			if err != nil {
 				log.G(ctx).WithError(err).WithField("id", id).Warn("leave the shared shim")
