@@ -22,10 +22,13 @@ var allCases = []benchCase{
 	{"cycle /bin/true", cycleOnce},
 }
 
-// selection is what -case asks for: runtime cases, then the shim cases.
+// selection is what -case asks for: runtime cases, then the shim cases,
+// then the berth case.
 type selection struct {
 	runtime          []benchCase
 	shimRun, shimMem bool
+	berth            bool // the berth command against ctr (berth.go)
+	network          bool // a container's network, in-process (network.go)
 }
 
 // selectCases maps the -case flag, a comma-separated list, to the cases
@@ -36,13 +39,13 @@ func selectCases(which string) (selection, error) {
 	for _, name := range strings.Split(which, ",") {
 		switch name {
 		case "all":
-			want["run"], want["cycle"], want["shim-run"], want["shim-mem"] = true, true, true, true
+			want["run"], want["cycle"], want["shim-run"], want["shim-mem"], want["berth"], want["network"] = true, true, true, true, true, true
 		case "shim":
 			want["shim-run"], want["shim-mem"] = true, true
-		case "run", "cycle", "shim-run", "shim-mem":
+		case "run", "cycle", "shim-run", "shim-mem", "berth", "network":
 			want[name] = true
 		default:
-			return sel, fmt.Errorf("-case %q: want a comma-separated list of run, cycle, shim-run, shim-mem, shim or all", which)
+			return sel, fmt.Errorf("-case %q: want a comma-separated list of run, cycle, shim-run, shim-mem, shim, berth, network or all", which)
 		}
 	}
 	for i, name := range []string{"run", "cycle"} {
@@ -50,7 +53,7 @@ func selectCases(which string) (selection, error) {
 			sel.runtime = append(sel.runtime, allCases[i])
 		}
 	}
-	sel.shimRun, sel.shimMem = want["shim-run"], want["shim-mem"]
+	sel.shimRun, sel.shimMem, sel.berth, sel.network = want["shim-run"], want["shim-mem"], want["berth"], want["network"]
 	return sel, nil
 }
 
@@ -134,9 +137,9 @@ func quantile(d []time.Duration, q float64) time.Duration {
 }
 
 // report formats one case's line: median and p90 per contender, then the
-// ratio of the first one's median to the second's (below 1 means the
-// first, berth, is faster), which it also returns (0 with one contender).
-func report(name string, labels []string, samples [][]time.Duration) (string, float64) {
+// ratio of the first one's median to each other's (below 1 means the
+// first, berth, is faster), which it also returns, one per other contender.
+func report(name string, labels []string, samples [][]time.Duration) (string, []float64) {
 	line := fmt.Sprintf("%-16s", name)
 	medians := make([]time.Duration, len(labels))
 	for i, label := range labels {
@@ -146,12 +149,14 @@ func report(name string, labels []string, samples [][]time.Duration) (string, fl
 		}
 		line += fmt.Sprintf(" %s median %s p90 %s", label, ms(medians[i]), ms(quantile(samples[i], 0.9)))
 	}
-	if len(labels) != 2 {
-		return line, 0
+	var ratios []float64
+	for i := 1; i < len(labels); i++ {
+		ratio := float64(medians[0]) / float64(medians[i])
+		p90 := float64(quantile(samples[0], 0.9)) / float64(quantile(samples[i], 0.9))
+		line += fmt.Sprintf(" | ratio to %s %.2f (p90 %.2f)", labels[i], ratio, p90)
+		ratios = append(ratios, ratio)
 	}
-	ratio := float64(medians[0]) / float64(medians[1])
-	p90 := float64(quantile(samples[0], 0.9)) / float64(quantile(samples[1], 0.9))
-	return line + fmt.Sprintf(" | ratio %.2f (p90 %.2f)", ratio, p90), ratio
+	return line, ratios
 }
 
 // ms prints a duration in milliseconds with one decimal, the resolution

@@ -28,8 +28,8 @@ func newRuntime(label, path, tmp string) *runtime {
 	return &runtime{
 		label:   label,
 		path:    path,
-		root:    filepath.Join(tmp, "root-"+label),
-		errFile: filepath.Join(tmp, "stderr-"+label),
+		root:    filepath.Join(tmp, "root-"+strings.ReplaceAll(label, " ", "-")),
+		errFile: filepath.Join(tmp, "stderr-"+strings.ReplaceAll(label, " ", "-")),
 		live:    map[string]bool{},
 	}
 }

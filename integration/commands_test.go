@@ -180,9 +180,17 @@ func TestKillSignals(t *testing.T) {
 	if res := r.run("kill", id, "NOTASIGNAL"); res.code == 0 || !strings.Contains(res.stderr, "unknown signal") {
 		t.Fatalf("bad signal: exit %d %q", res.code, res.stderr)
 	}
-	// Only a stopped container goes without --force (runtime spec).
+	// A created container goes without --force, its init killed, as in
+	// runc (containerd's runc shim relies on it); a running one does not.
+	pid := r.state(id).Pid
+	r.must("delete", id)
+	if !processGone(pid) {
+		t.Errorf("delete of a created container left its init (pid %d) alive", pid)
+	}
+	id = newID(t)
+	r.must("run", "-d", "-b", b, id)
 	if res := r.run("delete", id); res.code == 0 || !strings.Contains(res.stderr, "--force") {
-		t.Fatalf("delete of a created container without --force: exit %d %q", res.code, res.stderr)
+		t.Fatalf("delete of a running container without --force: exit %d %q", res.code, res.stderr)
 	}
 	r.must("delete", "--force", id)
 }

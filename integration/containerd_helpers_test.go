@@ -300,6 +300,13 @@ type ptyCtr struct {
 // ctrOnPty starts ctr with a new pty as its controlling terminal and stdio.
 func (c *ctrd) ctrOnPty(t *testing.T, args ...string) *ptyCtr {
 	t.Helper()
+	return onPty(t, c.CtrCommand(context.Background(), args...))
+}
+
+// onPty starts cmd with a new 24x80 pty as its controlling terminal and
+// stdio.
+func onPty(t *testing.T, cmd *exec.Cmd) *ptyCtr {
+	t.Helper()
 	master, slavePath, err := console.NewPty()
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +320,7 @@ func (c *ctrd) ctrOnPty(t *testing.T, args ...string) *ptyCtr {
 		t.Fatal(err)
 	}
 	p := &ptyCtr{t: t, master: master, done: make(chan struct{}), readEOF: make(chan struct{})}
-	p.cmd = c.CtrCommand(context.Background(), args...)
+	p.cmd = cmd
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = slave, slave, slave
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	err = p.cmd.Start()

@@ -110,6 +110,8 @@ func TestContainerdRuncShim(t *testing.T) {
 		}
 	})
 
+	t.Run("DeleteCreated", func(t *testing.T) { ctrdDeleteCreated(t, c.sub(t)) })
+
 	t.Run("RunMissingProgram", func(t *testing.T) {
 		// The runtime's error reaches the user: the shim reads it from the
 		// runtime's --log (JSON lines) and ctr prints it.

@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -90,13 +95,138 @@ func readUntil(t *testing.T, f *os.File, want string) string {
 	return out.String()
 }
 
+// TestNoPivot checks that --no-pivot really skips pivot_root. Inside the
+// container both ways look alike, so the test asks the kernel what lies
+// below the container's root mount: after pivot_root the host's root mount
+// is detached from the namespace, and the rootfs hangs from the namespace's
+// bottom mount; after MS_MOVE + chroot (--no-pivot) the rootfs is mounted
+// on top of the host's root mount, which stays in the namespace.
 func TestNoPivot(t *testing.T) {
-	r := newRT(t)
-	b := busybox(t, nil, "sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo | wc -l")
-	res := r.run("run", "--no-pivot", "-b", b, newID(t))
-	if res.code != 0 || !strings.Contains(res.stdout, "/bin/busybox") {
-		t.Fatalf("run --no-pivot: exit %d out %q err %q", res.code, res.stdout, res.stderr)
+	var host unix.Stat_t
+	if err := unix.Stat("/", &host); err != nil {
+		t.Fatal(err)
 	}
+	hostDev := fmt.Sprintf("%d:%d", unix.Major(host.Dev), unix.Minor(host.Dev))
+	for _, noPivot := range []bool{false, true} {
+		r := newRT(t)
+		b := busybox(t, nil, "sh", "-c", "ls /bin/busybox && exec sleep 300")
+		id := newID(t)
+		args := []string{"run", "-d", "-b", b, id}
+		if noPivot {
+			args = []string{"run", "--no-pivot", "-d", "-b", b, id}
+		}
+		r.must(args...)
+		r.waitStatus(id, "running")
+		below := mountBelowRoot(t, r.state(id).Pid)
+		switch {
+		case noPivot && below != hostDev:
+			t.Errorf("--no-pivot: the container's root is mounted on a mount of device %s, not on the host's root (%s): pivot_root ran",
+				below, hostDev)
+		case !noPivot && below == hostDev:
+			t.Errorf("without --no-pivot: the container's root is mounted on the host's root (%s): pivot_root did not run", hostDev)
+		}
+		r.must("delete", "--force", id)
+	}
+}
+
+// mountBelowRoot returns the device (major:minor) of the mount that pid's
+// root mount is mounted on, in pid's mount namespace. It joins the
+// namespace on a thread of its own, which is never given back to the Go
+// scheduler (offMainThread), and asks statmount(2) (Linux 6.8), which
+// answers about mounts a chroot hides.
+func mountBelowRoot(t *testing.T, pid int) string {
+	t.Helper()
+	type answer struct {
+		dev string
+		err error
+	}
+	done := make(chan answer, 1)
+	go offMainThread(func() {
+		dev, err := func() (string, error) {
+			ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+			if err != nil {
+				return "", err
+			}
+			defer ns.Close()
+			// setns(CLONE_NEWNS) refuses a thread that shares its root
+			// and cwd with the others.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return "", fmt.Errorf("unshare CLONE_FS: %w", err)
+			}
+			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
+				return "", fmt.Errorf("join mount namespace of %d: %w", pid, err)
+			}
+			var root unix.Statx_t
+			if err := unix.Statx(unix.AT_FDCWD, "/", 0, unix.STATX_MNT_ID_UNIQUE, &root); err != nil {
+				return "", fmt.Errorf("statx /: %w", err)
+			}
+			_, parent, err := statmount(root.Mnt_id)
+			if err != nil {
+				return "", fmt.Errorf("statmount of the root mount: %w", err)
+			}
+			dev, _, err := statmount(parent)
+			if err != nil {
+				return "", fmt.Errorf("statmount of the mount below the root: %w", err)
+			}
+			return dev, nil
+		}()
+		done <- answer{dev, err}
+	})
+	a := <-done
+	if errors.Is(a.err, unix.ENOSYS) {
+		t.Skip("statmount(2) needs Linux 6.8: cannot see below the container's root")
+	}
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	return a.dev
+}
+
+// offMainThread runs fn on a locked thread that dies with it: fn may
+// change the thread's namespaces. Never the main thread: a locked
+// goroutine that ends there leaves it parked, not gone, and it is the
+// thread /proc/self shows, so every later test would see the namespace fn
+// joined as this process's own (its mount table, its ns links).
+func offMainThread(fn func()) {
+	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fn()
+		return // no UnlockOSThread: the thread exits with this goroutine
+	}
+	// Held by this goroutine, the main thread runs no other: the next
+	// one starts elsewhere.
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		offMainThread(fn)
+	}()
+	<-finished
+	runtime.UnlockOSThread()
+}
+
+// statmount returns a mount's superblock device (major:minor) and the
+// unique id of its parent mount. x/sys/unix has no wrapper yet.
+func statmount(mntID uint64) (dev string, parent uint64, err error) {
+	const (
+		statmountSBBasic  = 0x1 // STATMOUNT_SB_BASIC
+		statmountMntBasic = 0x2 // STATMOUNT_MNT_BASIC
+	)
+	// struct mnt_id_req (version 0): size, spare, mnt_id, param.
+	req := struct {
+		size, spare   uint32
+		mntID, params uint64
+	}{size: 24, mntID: mntID, params: statmountSBBasic | statmountMntBasic}
+	// struct statmount: sb_dev_major and _minor at 16 and 20, mnt_parent_id
+	// at 48; the buffer leaves room for the kernel's larger struct.
+	var buf [4096]byte
+	_, _, errno := unix.Syscall6(unix.SYS_STATMOUNT, uintptr(unsafe.Pointer(&req)),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	if errno != 0 {
+		return "", 0, errno
+	}
+	major := binary.NativeEndian.Uint32(buf[16:])
+	minor := binary.NativeEndian.Uint32(buf[20:])
+	return fmt.Sprintf("%d:%d", major, minor), binary.NativeEndian.Uint64(buf[48:]), nil
 }
 
 func TestPreserveFds(t *testing.T) {
@@ -140,5 +270,80 @@ func TestLogFormats(t *testing.T) {
 	}
 	if res := r.run("start"); res.code == 0 || !strings.Contains(res.stderr, "container id") {
 		t.Fatalf("start without an id: exit %d %q", res.code, res.stderr)
+	}
+}
+
+// --log-format takes text or json only, as runc's does.
+func TestLogFormatRefused(t *testing.T) {
+	r := newRT(t)
+	res := r.run("--log-format", "yaml", "list")
+	if res.code == 0 || !strings.Contains(res.stderr, "text or json") {
+		t.Fatalf("--log-format yaml: exit %d %q, want a refusal naming text and json", res.code, res.stderr)
+	}
+}
+
+// --debug logs what the runtime does: to --log in its format, or to stderr.
+func TestDebugLogs(t *testing.T) {
+	r := newRT(t)
+	log := filepath.Join(t.TempDir(), "log")
+	id := newID(t)
+	b := busybox(t, nil, "true")
+	r.must("--debug", "--log", log, "--log-format", "json", "run", "-b", b, id)
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, cgroup bool
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q is not json: %v", line, err)
+		}
+		if rec["level"] != "debug" {
+			t.Errorf("log line %q: level %v, want debug", line, rec["level"])
+		}
+		created = created || rec["msg"] == "container created" && rec["id"] == id && rec["pid"] != nil
+		cgroup = cgroup || rec["msg"] == "cgroup created" && rec["id"] == id
+	}
+	if !created || !cgroup {
+		t.Fatalf("--debug log lacks the container's creation (%v) or its cgroup (%v):\n%s", created, cgroup, data)
+	}
+	// Without --log, the debug lines go to stderr, in text by default.
+	res := r.run("--debug", "list")
+	if res.code != 0 || !strings.Contains(res.stderr, "level=debug") {
+		t.Fatalf("--debug list: exit %d, stderr %q, want debug lines", res.code, res.stderr)
+	}
+	if res := r.run("list"); res.stderr != "" {
+		t.Fatalf("list without --debug wrote %q to stderr", res.stderr)
+	}
+}
+
+// --systemd-cgroup and systemd's "slice:prefix:name" cgroupsPath are
+// refused, with what to do, until there is a systemd driver; nothing of
+// the container is left behind.
+func TestSystemdCgroupRefused(t *testing.T) {
+	r := newRT(t)
+	b := busybox(t, nil, "true")
+	id := newID(t)
+	res := r.run("--systemd-cgroup", "create", "-b", b, id)
+	if res.code == 0 || !strings.Contains(res.stderr, "--systemd-cgroup is not supported") {
+		t.Fatalf("--systemd-cgroup create: exit %d %q, want a refusal", res.code, res.stderr)
+	}
+	if st := r.run("state", id); st.code == 0 {
+		t.Fatalf("a refused create left container %s: %s", id, st.stdout)
+	}
+	if res := r.run("--systemd-cgroup", "features"); res.code != 0 {
+		t.Fatalf("--systemd-cgroup features (which touches no cgroup): exit %d %q", res.code, res.stderr)
+	}
+
+	id = newID(t)
+	b = busybox(t, func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth-test:" + id }, "true")
+	res = r.run("create", "-b", b, id)
+	if res.code == 0 || !strings.Contains(res.stderr, "systemd cgroup driver") {
+		r.run("delete", "--force", id)
+		t.Fatalf("create with cgroupsPath slice:prefix:name: exit %d %q, want a refusal", res.code, res.stderr)
+	}
+	if st := r.run("state", id); st.code == 0 {
+		t.Fatalf("a refused create left container %s: %s", id, st.stdout)
 	}
 }

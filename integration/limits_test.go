@@ -2,6 +2,7 @@ package integration
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func i64(v int64) *int64   { return &v }
@@ -77,10 +79,10 @@ func TestPidsLimitStopsFork(t *testing.T) {
 
 func TestBlkioThrottleSlowsRead(t *testing.T) {
 	r := newRT(t)
-	// The rootfs lives on /dev/vda (HOST.md); a direct read of a file in it
-	// sends its bios to that disk, charged to the container's cgroup. (The
+	// A direct read of a file in the rootfs sends its bios to the disk the
+	// test's temp dir lives on, charged to the container's cgroup. (The
 	// device node itself cannot be opened on these machines, even by root.)
-	const major, minor = 254, 0
+	disk := diskOf(t, t.TempDir())
 	readMiB := func(edit func(*specs.Spec)) time.Duration {
 		b := busybox(t, edit, "dd", "if=/data", "of=/dev/null", "bs=1M", "iflag=direct")
 		data := make([]byte, 3<<20)
@@ -96,11 +98,38 @@ func TestBlkioThrottleSlowsRead(t *testing.T) {
 	}
 	throttled := readMiB(func(s *specs.Spec) {
 		s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{
-			{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: major, Minor: minor}, Rate: 1 << 20}}}
+			{LinuxBlockIODevice: disk, Rate: 1 << 20}}}
 	})
 	free := readMiB(nil)
 	// 3 MiB at 1 MiB/s takes about 3 s; unthrottled a fraction of that.
 	if throttled < 2*time.Second || free > throttled/2 {
 		t.Fatalf("3 MiB direct read: throttled %v (want >= 2s), unthrottled %v", throttled, free)
 	}
+}
+
+// diskOf is the whole disk (blkio throttles take no partitions) under the
+// filesystem at path, from stat(2) and sysfs. It skips the test where that
+// filesystem is not on a block device (tmpfs, overlayfs).
+func diskOf(t *testing.T, path string) specs.LinuxBlockIODevice {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	num := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if _, err := os.Stat("/sys/dev/block/" + num + "/partition"); err == nil {
+		// The partition's sysfs directory sits inside its disk's.
+		b, err := os.ReadFile("/sys/dev/block/" + num + "/../dev")
+		if err != nil {
+			t.Fatalf("disk of partition %s: %v", num, err)
+		}
+		num = strings.TrimSpace(string(b))
+	} else if _, err := os.Stat("/sys/dev/block/" + num); err != nil {
+		t.Skipf("%s is on device %s, not a block device: nothing to throttle", path, num)
+	}
+	var d specs.LinuxBlockIODevice
+	if _, err := fmt.Sscanf(num, "%d:%d", &d.Major, &d.Minor); err != nil {
+		t.Fatalf("device number %q: %v", num, err)
+	}
+	return d
 }

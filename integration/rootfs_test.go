@@ -29,6 +29,26 @@ func TestReadonlyRootAndMaskedPaths(t *testing.T) {
 	}
 }
 
+// TestReadonlyPathCoversMountsBelow: a read-only path stays read-only all
+// the way down, mounts below it included (a tmpfs mounted inside it, here).
+func TestReadonlyPathCoversMountsBelow(t *testing.T) {
+	r := newRT(t)
+	b := busybox(t, func(s *specs.Spec) {
+		s.Root.Readonly = false
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=755"}},
+			specs.Mount{Destination: "/data/sub", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=755"}})
+		s.Linux.ReadonlyPaths = append(s.Linux.ReadonlyPaths, "/data")
+	}, "sh", "-c", `
+		touch /data/f 2>/dev/null && echo top-writable
+		touch /data/sub/f 2>/dev/null && echo below-writable
+		echo done`)
+	res := r.run("run", "-b", b, newID(t))
+	if res.code != 0 || strings.TrimSpace(res.stdout) != "done" {
+		t.Fatalf("exit %d, output %q (stderr %q): want only \"done\"", res.code, res.stdout, res.stderr)
+	}
+}
+
 func TestMountDestinationSymlinkStaysInRootfs(t *testing.T) {
 	r := newRT(t)
 	hostDir := t.TempDir()

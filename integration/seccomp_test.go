@@ -2,7 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,5 +110,37 @@ func TestSeccompNotify(t *testing.T) {
 	res := <-done
 	if !strings.Contains(res.stdout, "mkdir=1") || !strings.Contains(res.stderr, "No space left on device") {
 		t.Fatalf("the agent's answer did not reach the container: exit %d out %q err %q", res.code, res.stdout, res.stderr)
+	}
+}
+
+// A syscall newer than the profile (a number above all it names) gets
+// ENOSYS under a profile whose default is EPERM, so that a C library falls
+// back (clone3 -> clone) as on an older kernel; a known syscall that no
+// rule allows still gets EPERM.
+func TestSeccompUnknownSyscallENOSYS(t *testing.T) {
+	r := newRT(t)
+	const unknown = 1000 // above every syscall number of today's tables
+	b := busybox(t, func(s *specs.Spec) {
+		p, err := seccomp.DefaultProfile(s.Process.Capabilities.Bounding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Linux.Seccomp = p
+	}, "/bin/rawsyscall", strconv.Itoa(unknown), strconv.Itoa(unix.SYS_KEXEC_LOAD), strconv.Itoa(unix.SYS_GETPPID))
+	buildTestdata(t, "rawsyscall", filepath.Join(b, "rootfs/bin/rawsyscall"))
+	res := r.run("run", "-b", b, newID(t))
+	want := fmt.Sprintf("%d %d\n%d %d\n%d 0\n", unknown, unix.ENOSYS, unix.SYS_KEXEC_LOAD, unix.EPERM, unix.SYS_GETPPID)
+	if res.code != 0 || res.stdout != want {
+		t.Fatalf("exit %d, out %q (want %q: ENOSYS, EPERM, allowed), err %q", res.code, res.stdout, want, res.stderr)
+	}
+}
+
+// buildTestdata builds the static helper ./testdata/<name> to path.
+func buildTestdata(t *testing.T, name, path string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", path, "./testdata/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 }

@@ -20,11 +20,8 @@ import (
 	"testing"
 	"time"
 
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -193,10 +190,32 @@ func (c *ctrd) watchEvents(t *testing.T) *eventWatch {
 		})
 	}
 	t.Cleanup(stop)
-	// ctr subscribes before it prints anything: give it a moment, so
-	// that the events of what the test does next are seen.
-	time.Sleep(300 * time.Millisecond)
+	w.waitSubscribed(c)
 	return w
+}
+
+// eventProbeLabel is the namespace label whose updates tell that `ctr
+// events` has subscribed.
+const eventProbeLabel = "berth-test-events-probe"
+
+// waitSubscribed waits until ctr has subscribed (it prints nothing until
+// an event comes): it labels the test namespace, which containerd
+// publishes as /namespaces/update, until ctr prints that event. Then
+// every event of what the test does next is seen.
+func (w *eventWatch) waitSubscribed(c *ctrd) {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for n := 0; ; n++ {
+		c.mustCtr("namespaces", "label", ctrdNamespace, fmt.Sprintf("%s=%d", eventProbeLabel, n))
+		for retry := time.Now().Add(200 * time.Millisecond); time.Now().Before(retry); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(readAll(w.out), eventProbeLabel) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("ctr events did not show the namespace update it waits for within 20s; it printed:\n%s", readAll(w.out))
+		}
+	}
 }
 
 // topics lists the topics of the events about container id, in order.
@@ -282,42 +301,6 @@ func (c *ctrd) waitExec(id, execID string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// runWithRuncOptions runs `sh -c 'exit 7'` in a container made through the
-// client with runc's runtime options (some of which cannot apply to berth)
-// and returns its exit code.
-func (c *ctrd) runWithRuncOptions(t *testing.T) int {
-	t.Helper()
-	cl, ctx := c.client()
-	img, err := cl.GetImage(ctx, ctrdImage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := c.container(t)
-	ropts := &runcoptions.Options{BinaryName: "/no/such/runc", SystemdCgroup: false, NoNewKeyring: true}
-	ctr, err := cl.NewContainer(ctx, id, containerd.WithImage(img), containerd.WithNewSnapshot(id, img),
-		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("sh", "-c", "exit 7")),
-		containerd.WithRuntime(berthRuntime, ropts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := ctr.NewTask(ctx, cio.NullIO)
-	if err != nil {
-		t.Fatalf("new task with runc options: %v", err)
-	}
-	statusC, err := task.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := task.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	st := <-statusC
-	if _, err := task.Delete(ctx); err != nil {
-		t.Errorf("delete task: %v", err)
-	}
-	return int(st.ExitCode())
 }
 
 // loadTask is the client's handle on the task of container id.

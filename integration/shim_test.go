@@ -6,6 +6,7 @@ package integration
 // exec'd per operation.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -420,23 +421,36 @@ func shimLogFile(t *testing.T, c *ctrd) {
 // and says it is ready by closing fd 5.
 func shimLogBinary(t *testing.T, c *ctrd) {
 	id := c.container(t)
+	logger, out := writeLoggerScript(t)
+	c.mustCtr(c.shimRunArgs([]string{"--rm", "--log-uri", "binary://" + logger + "?out=" + out}, id, "sh", "-c", "echo to-driver; echo err-driver >&2")...)
+	c.waitLoggerOutput(out, "to-driver\n", "err-driver\n")
+}
+
+// writeLoggerScript writes a logging binary (binary://) that copies the
+// streams to <out>.stdout and <out>.stderr, out being its "out" argument.
+func writeLoggerScript(t *testing.T) (logger, out string) {
 	dir := t.TempDir()
-	logger := filepath.Join(dir, "logger.sh")
+	logger = filepath.Join(dir, "logger.sh")
 	script := "#!/bin/sh\nout=$2\nexec 5>&-\ncat <&3 >\"$out.stdout\" &\ncat <&4 >\"$out.stderr\"\nwait\n"
 	if err := os.WriteFile(logger, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "log")
-	c.mustCtr(c.shimRunArgs([]string{"--rm", "--log-uri", "binary://" + logger + "?out=" + out}, id, "sh", "-c", "echo to-driver; echo err-driver >&2")...)
+	return logger, filepath.Join(dir, "log")
+}
+
+// waitLoggerOutput polls until the logging binary wrote stdout and
+// stderr.
+func (c *ctrd) waitLoggerOutput(out, stdout, stderr string) {
+	c.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		o, _ := os.ReadFile(out + ".stdout")
 		e, _ := os.ReadFile(out + ".stderr")
-		if string(o) == "to-driver\n" && string(e) == "err-driver\n" {
-			break
+		if string(o) == stdout && string(e) == stderr {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("logging binary got stdout %q, stderr %q%s", o, e, c.diagnostics())
+			c.t.Fatalf("logging binary got stdout %q, stderr %q%s", o, e, c.diagnostics())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -448,7 +462,7 @@ func shimRuntimeOptions(t *testing.T, c *ctrd) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	cfg := filepath.Join(dir, "berth.toml")
-	body := fmt.Sprintf("Root = %q\nBinaryName = \"/no/such/runc\"\nSystemdCgroup = false\nNotAnOption = 7\n", root)
+	body := fmt.Sprintf("Root = %q\nSystemdCgroup = false\nNotAnOption = 7\n", root)
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -463,8 +477,8 @@ func shimRuntimeOptions(t *testing.T, c *ctrd) {
 		t.Errorf("after delete, the state under %s is still there", root)
 	}
 	// runc's own options, as a runc-configured client sends them.
-	if code := c.runWithRuncOptions(t); code != 7 {
-		t.Errorf("a task with runc options: exit %d, want 7%s", code, c.diagnostics())
+	if code, err := c.runWithRuncOptions(context.Background(), t, ""); err != nil || code != 7 {
+		t.Errorf("a task with runc options: exit %d, %v; want 7%s", code, err, c.diagnostics())
 	}
 	// Berth's RuntimeBinary names the berth-runtime containers start
 	// from; a wrong one fails the create, saying what to fix.

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -25,12 +27,15 @@ type Container struct {
 	root  string
 	dir   string
 	state *State
-	// cmd is set when this process started the init (create or run): it is
+	// proc is set when this process started the init (create or run): it is
 	// then init's parent and the one that must reap it.
-	cmd *exec.Cmd
+	proc *os.Process
 	// cg is the cgroup manager Create made, reused by the same process
-	// (run deletes what it created) instead of finding the cgroup again.
-	cg cgroups.Manager
+	// (run deletes what it created) instead of finding the cgroup again,
+	// or the one loaded the first time it was needed. cgMu guards it: the
+	// shim uses one handle from several goroutines.
+	cgMu sync.Mutex
+	cg   cgroups.Manager
 }
 
 // Load opens the container id under root.
@@ -61,6 +66,10 @@ func List(root string) ([]*Container, error) {
 		if !e.IsDir() {
 			continue
 		}
+		if strings.HasPrefix(e.Name(), creatingPrefix) {
+			removeStaleCreating(root, e)
+			continue
+		}
 		if c, err := Load(root, e.Name()); err == nil {
 			out = append(out, c)
 		}
@@ -68,6 +77,20 @@ func List(root string) ([]*Container, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].state.ID < out[j].state.ID })
 	return out, nil
 }
+
+// removeStaleCreating removes a directory that a create made under a
+// temporary name and never renamed into place: the create was killed in
+// between. Such a directory lives for microseconds, so one older than
+// staleCreating belongs to no create that is still running.
+func removeStaleCreating(root string, e os.DirEntry) {
+	info, err := e.Info()
+	if err != nil || time.Since(info.ModTime()) < staleCreating {
+		return
+	}
+	os.RemoveAll(filepath.Join(root, e.Name()))
+}
+
+const staleCreating = time.Minute
 
 func (c *Container) ID() string    { return c.state.ID }
 func (c *Container) State() *State { return c.state }
@@ -88,6 +111,14 @@ func (c *Container) Spec() (*specs.Spec, error) {
 
 // Status derives the container's status from the live system.
 func (c *Container) Status() Status {
+	if c.state.Creator != nil {
+		// create has not finished: it is still at work, or it was killed
+		// midway and what it left can only be deleted.
+		if c.state.Creator.alive() {
+			return Creating
+		}
+		return Stopped
+	}
 	if !c.state.alive() {
 		return Stopped
 	}
@@ -102,11 +133,34 @@ func (c *Container) Status() Status {
 	return Running
 }
 
+// cgroup is the container's cgroup manager, loaded once per handle: an
+// operation asks for it more than once (delete: kill, then remove).
 func (c *Container) cgroup() (cgroups.Manager, error) {
+	c.cgMu.Lock()
+	defer c.cgMu.Unlock()
 	if c.cg != nil {
 		return c.cg, nil
 	}
-	return cgroups.Load(c.state.CgroupPath)
+	cg, err := cgroups.Load(c.state.CgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	c.cg = cg
+	return cg, nil
+}
+
+// Cgroup is the container's cgroup manager, loaded once per handle.
+func (c *Container) Cgroup() (cgroups.Manager, error) { return c.cgroup() }
+
+// Unowned is another handle on c's container that does not own its init,
+// for a caller whose own reaper reaps it (the shim): Create's handle would
+// reap init itself (exec.Cmd.Wait) on a forced delete. It is what Load
+// would give, without reading the state and finding the cgroup again.
+func (c *Container) Unowned() *Container {
+	c.cgMu.Lock()
+	defer c.cgMu.Unlock()
+	st := *c.state
+	return &Container{root: c.root, dir: c.dir, state: &st, cg: c.cg}
 }
 
 // OCIState is the state as the runtime spec and runc's `state` print it.

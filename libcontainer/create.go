@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -16,6 +18,7 @@ import (
 	"github.com/berthrt/berth/libcontainer/cgroups"
 	"github.com/berthrt/berth/libcontainer/hooks"
 	"github.com/berthrt/berth/libcontainer/rootfs"
+	"github.com/berthrt/berth/libcontainer/validate"
 )
 
 // CreateOpts are the inputs of `create` (and the first half of `run`).
@@ -62,23 +65,24 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := makeStateDir(o.Root, o.ID)
+	// A config that is refused leaves nothing behind: it is checked before
+	// the state directory and the cgroup are made.
+	spec, err := parseSpec(raw, bundle)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opts: o, rawSpec: raw, bundle: bundle, dir: dir, cgReady: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			b.abort()
-		}
-	}()
-	// The cgroup only needs its path: make it while the rest of the config
-	// is parsed.
-	go b.makeCgroup(peekCgroupsPath(raw))
-	if b.spec, err = parseSpec(raw, bundle); err != nil {
+	b := &builder{opts: o, spec: spec, rawSpec: raw, bundle: bundle, cgReady: make(chan struct{})}
+	if b.state, err = provisionalState(o.ID, bundle, spec.Linux.CgroupsPath); err != nil {
 		return nil, err
 	}
-	if p := b.spec.Process; p != nil && p.ConsoleSize == nil {
+	if b.dir, err = makeStateDir(o.Root, b.state); err != nil {
+		return nil, err
+	}
+	defer b.undoOnFailure(ctx, &err)
+	// The cgroup only needs its path: make it while the namespaces and
+	// mounts are planned.
+	go b.makeCgroup(spec.Linux.CgroupsPath)
+	if p := b.spec.Process; p.ConsoleSize == nil {
 		p.ConsoleSize = o.ConsoleSize
 	}
 	if b.plan, err = planNamespaces(b.spec.Linux.Namespaces); err != nil {
@@ -87,13 +91,56 @@ func Create(ctx context.Context, o CreateOpts) (c *Container, err error) {
 	if err := b.systemdAndMounts(); err != nil {
 		return nil, err
 	}
+	if err := b.recordPlan(); err != nil {
+		return nil, err
+	}
 	if err := b.start(); err != nil {
 		return nil, err
 	}
 	if err := b.handshake(ctx); err != nil {
-		return nil, err
+		return nil, b.outOfMemory(err)
 	}
 	return b.finish()
+}
+
+// outOfMemory says so when init failed because the memory limit is too
+// small for it to start: the kernel kills it, and the error alone (a reset
+// socket) would not tell why.
+func (b *builder) outOfMemory(err error) error {
+	res := b.spec.Linux.Resources
+	if res == nil || res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 {
+		return err
+	}
+	st, serr := b.cg.Stats()
+	if serr != nil || st.Memory.Usage.Failcnt == 0 {
+		return err
+	}
+	return fmt.Errorf("container init ran out of memory: linux.resources.memory.limit %d bytes is too small for it to start (raise it): %w", *res.Memory.Limit, err)
+}
+
+// provisionalState is what state.json says from the moment the id is
+// taken: enough for delete to find the cgroup before it even exists.
+func provisionalState(id, bundle, cgroupsPath string) (*State, error) {
+	creator, err := self()
+	if err != nil {
+		return nil, err
+	}
+	cgPath, err := cgroups.Resolve(id, cgroupsPath)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup for %s: %w", id, err)
+	}
+	return &State{ID: id, Bundle: bundle, Created: time.Now().UTC(), CgroupPath: cgPath, Creator: creator}, nil
+}
+
+// recordPlan adds to the state what init is about to make that delete
+// must undo or honour if create is killed from here on: mounts in the
+// runtime's mount namespace, and the poststop hooks.
+func (b *builder) recordPlan() error {
+	st := b.state
+	st.Rootfs, st.HostMounts = b.rootfs(), b.plan.hostMountNS()
+	st.Annotations, st.Hooks = b.spec.Annotations, b.spec.Hooks
+	st.SharedPidNS = b.plan.cloneFlags&unix.CLONE_NEWPID == 0
+	return writeState(b.dir, st)
 }
 
 func (b *builder) makeCgroup(path string) {
@@ -107,8 +154,21 @@ func (b *builder) cgroup() error {
 	if b.cgErr != nil {
 		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, b.cgErr)
 	}
-	if err := b.cg.Set(withDefaultDevices(b.spec.Linux)); err != nil {
+	var res *specs.LinuxResources
+	res, b.atReady = cgroupResources(b.spec.Linux)
+	if err := b.cg.Set(res); err != nil {
 		return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
+	}
+	// init would freeze as it enters, and create wait for it forever.
+	return b.notFrozen()
+}
+
+// notFrozen fails create when the container's cgroup is frozen: before
+// init starts, and while create waits for init (syncConn.stalled), since
+// the cgroup may be frozen under it after the first check.
+func (b *builder) notFrozen() error {
+	if frozen, err := b.cg.Frozen(); err == nil && frozen {
+		return fmt.Errorf("cgroup %s of %s is frozen, and a container cannot start in a frozen cgroup: thaw it or use another linux.cgroupsPath", b.cg.Path(), b.opts.ID)
 	}
 	return nil
 }
@@ -124,8 +184,11 @@ type builder struct {
 	plan    *nsPlan
 	dir     string
 	cg      cgroups.Manager
+	atReady *specs.LinuxResources // what is set once init is ready (cgroupResources)
 	state   *State
 	*launcher
+	// initCfg is what init was sent, sent again after a late fork.
+	initCfg *initConfig
 
 	// mountSources are the mounts made for init (idmap.go).
 	mountSources []mountSource
@@ -139,9 +202,22 @@ func readBundle(bundle string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("bundle %s: %w", bundle, err)
 	}
-	b, err := os.ReadFile(filepath.Join(abs, configFile))
+	f, err := os.Open(filepath.Join(abs, configFile))
 	if err != nil {
 		return nil, "", fmt.Errorf("read the bundle's config (is %s an OCI bundle?): %w", abs, err)
+	}
+	defer f.Close()
+	// Read one byte past the limit, not by the size stat gives: the file
+	// may grow meanwhile, or be a pipe.
+	b, err := io.ReadAll(io.LimitReader(f, validate.MaxConfigSize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s/config.json: %w", abs, err)
+	}
+	if err := validate.ConfigSize(int64(len(b))); err != nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
+			err = validate.ConfigSize(fi.Size())
+		}
+		return nil, "", fmt.Errorf("%s/config.json: %w", abs, err)
 	}
 	return b, abs, nil
 }
@@ -151,51 +227,39 @@ func parseSpec(raw []byte, bundle string) (*specs.Spec, error) {
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, fmt.Errorf("parse %s/config.json: %w", bundle, err)
 	}
-	if err := validateSpec(&spec); err != nil {
+	if err := validate.Spec(&spec, validate.Probe()); err != nil {
 		return nil, fmt.Errorf("%s/config.json: %w", bundle, err)
 	}
 	return &spec, nil
 }
 
-// peekCgroupsPath reads only linux.cgroupsPath: decoding one string is
-// much cheaper than the whole spec. A config that does not parse gets ""
-// here and its error from parseSpec.
-func peekCgroupsPath(raw []byte) string {
-	var peek struct {
-		Linux struct {
-			CgroupsPath string `json:"cgroupsPath"`
-		} `json:"linux"`
-	}
-	json.Unmarshal(raw, &peek)
-	return peek.Linux.CgroupsPath
-}
+// creatingPrefix names a state directory before it is renamed to its id.
+const creatingPrefix = "~creating-"
 
-func validateSpec(s *specs.Spec) error {
-	switch {
-	case s.Root == nil || s.Root.Path == "":
-		return errors.New("root.path is required")
-	case s.Process == nil:
-		return errors.New("process is required to create a container")
-	case len(s.Process.Args) == 0:
-		return errors.New("process.args must name the program to run")
-	case s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd):
-		return fmt.Errorf("process.cwd %q must be an absolute path", s.Process.Cwd)
-	case s.Linux == nil:
-		return errors.New("linux section is required")
-	}
-	return nil
-}
-
-func makeStateDir(root, id string) (string, error) {
+// makeStateDir takes the id: the directory appears with st already in it
+// (made under a temporary name, then renamed into place), so that whoever
+// sees the id also sees a state that delete can work from, even if create
+// is killed a moment later.
+func makeStateDir(root string, st *State) (string, error) {
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return "", fmt.Errorf("create state root %s: %w", root, err)
 	}
-	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("%w: %s", ErrExist, id)
+	// '~' is not allowed in an id: List never takes this for a container.
+	tmp, err := os.MkdirTemp(root, creatingPrefix)
+	if err != nil {
+		return "", fmt.Errorf("create state directory for %s: %w", st.ID, err)
+	}
+	if err := writeState(tmp, st); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	dir := filepath.Join(root, st.ID)
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, unix.EEXIST) {
+			return "", fmt.Errorf("%w: %s", ErrExist, st.ID)
 		}
-		return "", fmt.Errorf("create state directory for %s: %w", id, err)
+		return "", fmt.Errorf("create state directory for %s: %w", st.ID, err)
 	}
 	return dir, nil
 }
@@ -236,16 +300,66 @@ func (b *builder) start() error {
 		consoleSocket: b.opts.ConsoleSocket, terminal: b.spec.Process.Terminal,
 		uidMaps: b.spec.Linux.UIDMappings, gidMaps: b.spec.Linux.GIDMappings,
 		stdin: b.opts.Stdin, stdout: b.opts.Stdout, stderr: b.opts.Stderr,
+		stalled: b.notFrozen,
 	}
 	cfg := &initConfig{
 		ID: b.opts.ID, Bundle: b.bundle, Rootfs: b.rootfs(), Spec: newWireSpec(b.spec),
-		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, HostMountNS: b.plan.hostMountNS(),
-		UserNS:        b.plan.newUser || b.plan.joinsUser(),
+		NoPivot: b.opts.NoPivot, NewCgroupNS: b.plan.newCgroupNS, NewTimeNS: b.plan.newTimeNS,
+		HostMountNS:   b.plan.hostMountNS(),
+		UserNS:        b.plan.newUser || b.plan.joinUser,
 		PauseForHooks: len(hooks.ForPoint(b.spec.Hooks, hooks.Prestart))+len(hooks.ForPoint(b.spec.Hooks, hooks.CreateRuntime)) > 0,
 		PreserveFds:   b.opts.ListenFds + b.opts.PreserveFds,
 	}
+	if b.plan.lateFork() {
+		if err := checkLateFork(b.spec); err != nil {
+			return err
+		}
+		cfg.PidNSPath = b.plan.pidPath
+	}
+	b.initCfg = cfg
 	cfg.DetachedMounts = mountSourceIndices(b.mountSources)
-	return b.launch(cfg)
+	if err := b.launch(cfg); err != nil {
+		return err
+	}
+	if b.plan.joinUser {
+		// Only now is the namespace's root known: the maps are the joined
+		// namespace's, which init is in. It opens the fifo once ready.
+		return chownToContainerRoot(fifo, b.proc.Pid)
+	}
+	return nil
+}
+
+// chownToContainerRoot gives path to the host ids that are root in pid's
+// user namespace.
+func chownToContainerRoot(path string, pid int) error {
+	var ids [2]int
+	for i, f := range []string{"uid_map", "gid_map"} {
+		m, err := readIDMap(fmt.Sprintf("/proc/%d/%s", pid, f))
+		if err != nil {
+			return err
+		}
+		ids[i] = hostID(m, 0)
+	}
+	if err := os.Chown(path, ids[0], ids[1]); err != nil {
+		return fmt.Errorf("chown %s to the container's root: %w", path, err)
+	}
+	return nil
+}
+
+// readIDMap reads a /proc/<pid>/uid_map or gid_map.
+func readIDMap(path string) ([]specs.LinuxIDMapping, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the container's id map: %w", err)
+	}
+	var out []specs.LinuxIDMapping
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m specs.LinuxIDMapping
+		if n, _ := fmt.Sscan(line, &m.ContainerID, &m.HostID, &m.Size); n == 3 {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // hostID maps a container id to the host, -1 (leave as is) if unmapped.
@@ -258,15 +372,6 @@ func hostID(m []specs.LinuxIDMapping, id uint32) int {
 	return -1
 }
 
-func (p *nsPlan) joinsUser() bool {
-	for _, j := range p.initJoins {
-		if j.kind == specs.UserNamespace {
-			return true
-		}
-	}
-	return false
-}
-
 // handshake walks init through the protocol in sync.go until it is ready.
 func (b *builder) handshake(ctx context.Context) error {
 	if len(b.mountSources) > 0 {
@@ -274,15 +379,12 @@ func (b *builder) handshake(ctx context.Context) error {
 			return b.failed(err)
 		}
 	}
-	b.state = &State{
-		ID: b.opts.ID, InitPid: b.cmd.Process.Pid, Bundle: b.bundle, Rootfs: b.rootfs(),
-		Created: time.Now().UTC(), Owner: "", CgroupPath: b.cg.Path(),
-		Annotations: b.spec.Annotations, Hooks: b.spec.Hooks, HostMounts: b.plan.hostMountNS(),
-	}
-	msg, err := b.conn.recv()
+	b.state.InitPid = b.proc.Pid
+	m, err := b.conn.recvMsg()
 	if err != nil {
 		return b.failed(err)
 	}
+	msg := m.Type
 	if msg == msgHooks {
 		st := b.state.ociState(Creating)
 		for _, p := range []hooks.Point{hooks.Prestart, hooks.CreateRuntime} {
@@ -293,12 +395,27 @@ func (b *builder) handshake(ctx context.Context) error {
 		if err := b.conn.send(syncMsg{Type: msgHooksDone}); err != nil {
 			return err
 		}
+		if m, err = b.conn.recvMsg(); err != nil {
+			return b.failed(err)
+		}
+		msg = m.Type
+	}
+	if b.plan.lateFork() {
+		if err := b.forkedLate(m, b.initCfg); err != nil {
+			return err
+		}
+		b.state.InitPid = b.proc.Pid
 		if msg, err = b.conn.recv(); err != nil {
 			return b.failed(err)
 		}
 	}
 	if msg != msgReady {
 		return fmt.Errorf("container init protocol: got %q, want %q", msg, msgReady)
+	}
+	if b.atReady != nil {
+		if err := b.cg.Set(b.atReady); err != nil {
+			return fmt.Errorf("cgroup for %s: %w", b.opts.ID, err)
+		}
 	}
 	return nil
 }
@@ -310,6 +427,7 @@ func (b *builder) finish() (*Container, error) {
 		return nil, fmt.Errorf("read init of %s: %w", b.opts.ID, err)
 	}
 	b.state.InitStartTime = start
+	b.state.Creator = nil
 	if err := os.WriteFile(filepath.Join(b.dir, configFile), b.rawSpec, 0o600); err != nil {
 		return nil, fmt.Errorf("save config of %s: %w", b.opts.ID, err)
 	}
@@ -322,29 +440,68 @@ func (b *builder) finish() (*Container, error) {
 		}
 	}
 	b.conn.f.Close()
-	return &Container{root: b.opts.Root, dir: b.dir, state: b.state, cmd: b.cmd, cg: b.cg}, nil
+	return &Container{root: b.opts.Root, dir: b.dir, state: b.state, proc: b.proc, cg: b.cg}, nil
 }
 
-// abort undoes a failed Create.
-func (b *builder) abort() {
+// undoOnFailure, deferred by Create, aborts it when it fails, and when it
+// panics: the shim serves Create in its own process and recovers a panic
+// there (shim/task), and a state left with the still-running shim as its
+// creator would say "creating" forever, refusing every delete.
+func (b *builder) undoOnFailure(ctx context.Context, errp *error) {
+	if v := recover(); v != nil {
+		b.abort(ctx, fmt.Errorf("panic: %v", v))
+		panic(v)
+	}
+	if *errp != nil {
+		*errp = b.abort(ctx, *errp)
+	}
+}
+
+// abort undoes a failed Create, and returns err with what the poststop
+// hooks said if they failed. Once init was started, the poststop hooks run,
+// as runc runs them when it destroys a container that failed to start:
+// tools tear down in poststop what they set up in the earlier hooks
+// (networking, say).
+func (b *builder) abort(ctx context.Context, err error) error {
 	if b.launcher != nil && b.conn != nil {
 		b.conn.f.Close()
 	}
 	if b.launcher != nil && b.mountSock != nil {
 		b.mountSock.Close()
 	}
-	if b.launcher != nil && b.cmd != nil && b.cmd.Process != nil {
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
+	started := b.launcher != nil && b.proc != nil
+	if started {
+		b.proc.Kill()
+		// On cgroup v1 a frozen process cannot die.
+		if frozen, ferr := b.cg.Frozen(); ferr == nil && frozen {
+			b.cg.Thaw()
+		}
+		b.proc.Wait()
 	}
 	<-b.cgReady
 	if b.cg != nil {
-		b.cg.Delete()
+		if started && b.state.SharedPidNS {
+			// Without a pid namespace of its own, what init started (a
+			// hook's process left behind) outlives it and keeps the
+			// cgroup, as delete knows (Delete).
+			(&Container{state: b.state, cg: b.cg}).killCgroup()
+		}
+		deleteCgroup(b.cg)
 	}
 	if b.plan != nil && b.plan.hostMountNS() {
 		rootfs.Unmount(b.rootfs())
 	}
 	os.RemoveAll(b.dir)
+	if !started {
+		return err
+	}
+	// The hooks run even when the caller gave up: they free what the
+	// container held.
+	ctx = context.WithoutCancel(ctx)
+	if herr := hooks.Run(ctx, hooks.Poststop, hooks.ForPoint(b.spec.Hooks, hooks.Poststop), b.state.ociState(Stopped)); herr != nil {
+		return fmt.Errorf("%w; then %w", err, herr)
+	}
+	return err
 }
 
 func writePidFile(path string, pid int) error {

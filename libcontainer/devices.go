@@ -7,9 +7,12 @@ import (
 func i64(v int64) *int64 { return &v }
 
 // defaultDeviceRules are the devices every container may use whatever its
-// cgroup rules say, as with runc and Docker: the nodes rootfs creates by
-// default, the terminal devices, and /dev/pts.
+// cgroup rules say, as with runc and Docker: mknod of any node (making one
+// grants no access to it), the nodes rootfs creates by default, the
+// terminal devices, and /dev/pts.
 var defaultDeviceRules = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Major: nil, Minor: nil, Access: "m"},
+	{Allow: true, Type: "b", Major: nil, Minor: nil, Access: "m"},
 	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"}, // null
 	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"}, // zero
 	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"}, // full
@@ -20,23 +23,34 @@ var defaultDeviceRules = []specs.LinuxDeviceCgroup{
 	{Allow: true, Type: "c", Major: i64(136), Minor: nil, Access: "rwm"},  // pts/*
 }
 
-// withDefaultDevices returns the resources to apply: the spec's, with the
-// default devices and every node in linux.devices allowed after the spec's
-// own rules (later rules win), so a "deny all" spec still has a working
-// /dev/null and the devices it asked to create.
-func withDefaultDevices(l *specs.Linux) *specs.LinuxResources {
-	var res specs.LinuxResources
+// cgroupResources returns the resources create applies, converted from
+// the spec as runc converts them, in two parts: res before init starts and
+// atReady once it has reported ready.
+//
+//   - devices: the spec's rules, then the default devices allowed (later
+//     rules win), so a "deny all" spec still has a working /dev/null.
+//     linux.devices adds nothing: it says which nodes to create, while
+//     linux.resources.devices alone says which the container may use; a
+//     node created under a deny rule stays unusable, as in runc.
+//   - pids: a limit of 0 is a limit of 1 (only init), as in runc, not "no
+//     limit": the field is a maximum, and -1 says unlimited. The limit
+//     waits for init to be ready (atReady), as all limits do in runc:
+//     init is the Go runtime, which starts threads, and each counts
+//     against pids.max; a limit below their number would kill init.
+func cgroupResources(l *specs.Linux) (res, atReady *specs.LinuxResources) {
+	var r specs.LinuxResources
 	if l.Resources != nil {
-		res = *l.Resources
+		r = *l.Resources
 	}
-	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
-	rules = append(rules, defaultDeviceRules...)
-	for _, d := range l.Devices {
-		if d.Type == "p" { // a fifo is no device to the cgroup
-			continue
+	rules := append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
+	r.Devices = append(rules, defaultDeviceRules...)
+	if p := r.Pids; p != nil && p.Limit != nil {
+		limit := *p.Limit
+		if limit == 0 {
+			limit = 1
 		}
-		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+		atReady = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}}
 	}
-	res.Devices = rules
-	return &res
+	r.Pids = nil
+	return &r, atReady
 }

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthrt/berth/libcontainer/validate"
 )
 
 // ExecOpts are the inputs of `exec`: a process to start in a running
@@ -30,21 +31,21 @@ type ExecOpts struct {
 // Process is a process that Exec started in a container. The caller is
 // its parent and reaps it with Wait.
 type Process struct {
-	cmd *exec.Cmd
+	proc *os.Process
 }
 
 // Pid is the process's pid as the host sees it.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid }
 
 // Wait waits for the process and returns its exit code as a shell reports
 // it: the status, or 128+signal.
-func (p *Process) Wait() (int, error) { return waitCode(p.cmd) }
+func (p *Process) Wait() (int, error) { return waitCode(p.proc) }
 
 // Signal sends sig to the process.
-func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+func (p *Process) Signal(sig syscall.Signal) error { return p.proc.Signal(sig) }
 
-// nsKinds maps /proc/<pid>/ns names to namespace types, in the order they
-// are joined (user first: see nsenter.c).
+// nsKinds maps /proc/<pid>/ns names to namespace types (nsenter.c picks
+// the order it joins them in).
 var nsKinds = []struct {
 	name string
 	typ  specs.LinuxNamespaceType
@@ -61,6 +62,9 @@ var nsKinds = []struct {
 func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	if o.Process == nil || len(o.Process.Args) == 0 {
 		return nil, errors.New("exec needs a program to run: give a command or a process.json with args")
+	}
+	if err := validate.Process(o.Process, validate.Probe()); err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", c.state.ID, err)
 	}
 	switch st := c.Status(); {
 	case st == Stopped:
@@ -85,8 +89,10 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	}
 	cfg := &initConfig{
 		ID: c.state.ID, Exec: true, Bundle: c.state.Bundle, PreserveFds: o.PreserveFds, InitHostPid: c.state.InitPid,
-		// The container's seccomp profile applies to what is exec'd in it.
-		Spec: newWireSpec(&specs.Spec{Process: o.Process, Annotations: spec.Annotations, Linux: &specs.Linux{Seccomp: spec.Linux.Seccomp}}),
+		// The container's seccomp profile and execution domain apply to
+		// what is exec'd in it.
+		Spec: newWireSpec(&specs.Spec{Process: o.Process, Annotations: spec.Annotations,
+			Linux: &specs.Linux{Seccomp: spec.Linux.Seccomp, Personality: spec.Linux.Personality}}),
 	}
 	if err := l.launch(cfg); err != nil {
 		return nil, err
@@ -96,12 +102,12 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 		return nil, err
 	}
 	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, l.cmd.Process.Pid); err != nil {
+		if err := writePidFile(o.PidFile, l.proc.Pid); err != nil {
 			l.kill()
 			return nil, err
 		}
 	}
-	return &Process{cmd: l.cmd}, nil
+	return &Process{proc: l.proc}, nil
 }
 
 // namespacePaths lists the namespaces of the container's init that differ
@@ -137,6 +143,6 @@ func (l *launcher) handshake(ctx context.Context) error {
 }
 
 func (l *launcher) kill() {
-	l.cmd.Process.Kill()
-	l.cmd.Wait()
+	l.proc.Kill()
+	l.proc.Wait()
 }

@@ -222,14 +222,13 @@ func newUserns(uid, gid []specs.LinuxIDMapping) (*os.File, error) {
 // inMountNS runs fn in the mount namespace at path ("" for ours), so that
 // sources resolve as init sees them when the container joins one. The
 // thread is never unlocked: Go discards it rather than reuse a thread
-// that sits in another mount namespace.
+// that sits in another mount namespace (offMainThread).
 func inMountNS(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	go offMainThread(func() {
 		// setns(CLONE_NEWNS) refuses a thread that shares its fs_struct.
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			errc <- fmt.Errorf("unshare fs attributes: %w", err)
@@ -240,7 +239,7 @@ func inMountNS(path string, fn func() error) error {
 			return
 		}
 		errc <- fn()
-	}()
+	})
 	return <-errc
 }
 
@@ -310,7 +309,7 @@ func (cfg *initConfig) detachedMountFunc() func(int) (*os.File, error) {
 // makes for init.
 func (b *builder) systemdAndMounts() error {
 	setListenEnv(b.spec.Process, b.opts.ListenFds)
-	list, err := planMountSources(b.spec, b.bundle, b.plan.newUser || b.plan.joinsUser())
+	list, err := planMountSources(b.spec, b.bundle, b.plan.newUser || b.plan.joinUser)
 	if err != nil {
 		return err
 	}
@@ -330,7 +329,7 @@ func (b *builder) systemdAndMounts() error {
 func (b *builder) containerUserns() (*os.File, error) {
 	path := b.plan.joinPath(specs.UserNamespace)
 	if path == "" {
-		path = "/proc/" + strconv.Itoa(b.cmd.Process.Pid) + "/ns/user"
+		path = "/proc/" + strconv.Itoa(b.proc.Pid) + "/ns/user"
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,17 +2,18 @@ package libcontainer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/hooks"
-	_ "github.com/berthrt/berth/libcontainer/nsenter" // joins mnt/user/time before Go starts threads
+	_ "github.com/berthrt/berth/libcontainer/nsenter" // namespaces, cgroup, signals before Go starts threads
 	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
@@ -77,7 +78,7 @@ func execProcess(conn *syncConn, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	p, err := prepareProcess(cfg.Spec.Process, false)
+	p, err := prepareProcess(cfg.Spec.Process, cfg.Spec.Linux.Personality, false)
 	if err != nil {
 		return err
 	}
@@ -86,22 +87,36 @@ func execProcess(conn *syncConn, cfg *initConfig) error {
 }
 
 // setupContainer does everything up to the point where `create` returns.
+// With PidNSPath (nsPlan.lateFork) it stops after the root switch and
+// re-execs itself to fork into the pid namespace, and the child carries on
+// (AfterFork) from there.
 func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	spec := cfg.Spec.full()
-	if err := setHostname(spec.Hostname, spec.Domainname); err != nil {
-		return nil, err
-	}
-	// init is in its cgroup from its start (cgroups.Entry), so the new
-	// cgroup namespace has the container's cgroup as its root.
-	if cfg.NewCgroupNS {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return nil, fmt.Errorf("create cgroup namespace: %w", err)
-		}
-	}
 	rcfg := &rootfs.Config{
 		Rootfs: cfg.Rootfs, Spec: spec, NoPivot: cfg.NoPivot, UserNS: cfg.UserNS,
 		BundleDir: cfg.Bundle, HostMountNS: cfg.HostMountNS,
 		DetachedMount: cfg.detachedMountFunc(),
+		LateProc:      cfg.PidNSPath != "",
+	}
+	if cfg.AfterFork {
+		if err := rootfs.MountProc(rcfg); err != nil {
+			return nil, err
+		}
+		sc, err := planSeccomp(spec.Linux.Seccomp, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return finishContainer(conn, cfg, rcfg, sc)
+	}
+	if err := enterNamespaces(spec, cfg); err != nil {
+		return nil, err
+	}
+	var fork *lateFork
+	if cfg.PidNSPath != "" {
+		var err error
+		if fork, err = openLateFork(cfg.PidNSPath); err != nil {
+			return nil, err
+		}
 	}
 	if err := rootfs.Prepare(rcfg); err != nil {
 		return nil, err
@@ -121,6 +136,12 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
 		return nil, err
 	}
+	if fork != nil {
+		if err := rootfs.Enter(rcfg); err != nil {
+			return nil, err
+		}
+		return nil, fork.exec(int(conn.f.Fd()))
+	}
 	sc, err := planSeccomp(spec.Linux.Seccomp, cfg)
 	if err != nil {
 		return nil, err
@@ -128,6 +149,34 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 	if err := rootfs.Enter(rcfg); err != nil {
 		return nil, err
 	}
+	return finishContainer(conn, cfg, rcfg, sc)
+}
+
+// enterNamespaces does the namespace work left to init: lo up, the
+// hostname, and new cgroup and time namespaces.
+func enterNamespaces(spec *specs.Spec, cfg *initConfig) error {
+	if err := bringLoopbackUp(spec.Linux.Namespaces); err != nil {
+		return err
+	}
+	if err := setHostname(spec.Hostname, spec.Domainname); err != nil {
+		return err
+	}
+	// init is in its cgroup from its start (cgroups.Entry), so the new
+	// cgroup namespace has the container's cgroup as its root.
+	if cfg.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("create cgroup namespace: %w", err)
+		}
+	}
+	if cfg.NewTimeNS {
+		return newTimeNamespace(spec.Linux.TimeOffsets)
+	}
+	return nil
+}
+
+// finishContainer does, inside the new root, what is left up to ready.
+func finishContainer(conn *syncConn, cfg *initConfig, rcfg *rootfs.Config, sc *seccompPlan) (*process, error) {
+	spec := rcfg.Spec
 	if err := writeSysctls(spec.Linux.Sysctl); err != nil {
 		return nil, err
 	}
@@ -139,7 +188,7 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 			return nil, err
 		}
 	}
-	p, err := prepareProcess(spec.Process, true)
+	p, err := prepareProcess(spec.Process, spec.Linux.Personality, true)
 	if err != nil {
 		return nil, err
 	}
@@ -158,22 +207,67 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 // and it reads any failure text init writes there instead.
 func startProcess(cfg *initConfig, p *process) error {
 	// Open the fifo through our own fd: the fifo lives in the runtime's
-	// state directory, which is outside the container's root.
-	fifo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	// state directory, which is outside the container's root. The fd is
+	// reopened through a procfs pathrs-lite has verified, never through
+	// the container's /proc: by now something sharing the rootfs may have
+	// put a fake /proc/self there whose fd/N leads to a file of the real
+	// procfs (a host sysctl), which the byte below would be written to.
+	held := os.NewFile(uintptr(cfg.FifoFd), "exec-fifo")
+	fifo, err := pathrs.Reopen(held, unix.O_WRONLY|unix.O_CLOEXEC)
+	held.Close()
 	if err != nil {
 		return fmt.Errorf("wait for start: open exec fifo: %w", err)
 	}
-	unix.Close(cfg.FifoFd)
-	if _, err := unix.Write(fifo, []byte{0}); err != nil {
+	if _, err := fifo.Write([]byte{0}); err != nil {
 		return fmt.Errorf("wait for start: %w", err)
 	}
-	st := cfg.state(os.Getpid(), Created)
-	err = hooks.Run(context.Background(), hooks.StartContainer, hooks.ForPoint(cfg.Spec.Hooks, hooks.StartContainer), st)
+	err = p.enter(cfg.PreserveFds)
 	if err == nil {
-		err = p.exec(cfg.PreserveFds)
+		err = runStartContainerHooks(cfg, p)
 	}
-	unix.Write(fifo, []byte(err.Error()))
+	if err == nil {
+		err = p.execProgram()
+	}
+	fifo.Write([]byte(err.Error()))
 	return err
+}
+
+// runStartContainerHooks runs the startContainer hooks as the process is
+// about to run, as runc does: after enter, so under the container's user,
+// capabilities and seccomp filter; a hook without an env of its own gets
+// the process's; and it holds only its stdin, stdout and stderr. Every
+// other fd is close-on-exec by now (enter) but the preserved ones, which
+// are the program's: they are hidden from the hooks for as long as they run.
+func runStartContainerHooks(cfg *initConfig, p *process) error {
+	list := hooks.ForPoint(cfg.Spec.Hooks, hooks.StartContainer)
+	if len(list) == 0 {
+		return nil
+	}
+	// fcntl, not close_range: the seccomp filter is loaded now, and a
+	// profile may not know close_range.
+	if err := setCloexec(3, cfg.PreserveFds, true); err != nil {
+		return fmt.Errorf("hide preserved fds from the startContainer hooks: %w", err)
+	}
+	st := cfg.state(os.Getpid(), Created)
+	err := hooks.RunWithEnv(context.Background(), hooks.StartContainer, list, st, p.env)
+	if ferr := setCloexec(3, cfg.PreserveFds, false); ferr != nil && err == nil {
+		err = fmt.Errorf("pass the preserved fds to the process: %w", ferr)
+	}
+	return err
+}
+
+// setCloexec sets or clears close-on-exec on n fds from first on.
+func setCloexec(first, n int, on bool) error {
+	flag := 0
+	if on {
+		flag = unix.FD_CLOEXEC
+	}
+	for fd := first; fd < first+n; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flag); err != nil {
+			return fmt.Errorf("fd %d: %w", fd, err)
+		}
+	}
+	return nil
 }
 
 // state is what init's hooks get on stdin; they run before the user's
@@ -182,6 +276,37 @@ func startProcess(cfg *initConfig, p *process) error {
 func (cfg *initConfig) state(pid int, s Status) *specs.State {
 	st := &State{ID: cfg.ID, InitPid: pid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations}
 	return st.ociState(s)
+}
+
+// newTimeNamespace makes the time namespace this thread's children and its
+// exec enter, and writes its offsets: they can only be written before a
+// process is in it. The thread is init's main one (the thread group
+// leader, which /proc/self names), locked, which execs
+// the user's program.
+//
+// The offsets go through a procfs pathrs-lite has verified, as every write
+// under /proc does (procfs.go): in a joined mount namespace, /proc is
+// another container's to replace, and a link there would take the write
+// into its files, or into a host sysctl.
+func newTimeNamespace(offsets map[string]specs.LinuxTimeOffset) error {
+	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+		return fmt.Errorf("create time namespace: %w", err)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	proc, err := procfs.OpenProcRoot()
+	if err != nil {
+		return fmt.Errorf("set time namespace offsets: open a verified procfs: %w", err)
+	}
+	defer proc.Close()
+	for clock, o := range offsets {
+		line := fmt.Sprintf("%s %d %d\n", clock, o.Secs, o.Nanosecs)
+		if err := writeProcFile(func() (*os.File, error) { return proc.OpenSelf("timens_offsets") }, line); err != nil {
+			return fmt.Errorf("set time namespace offset %s %ds %dns: %w", clock, o.Secs, o.Nanosecs, err)
+		}
+	}
+	return nil
 }
 
 func setHostname(host, domain string) error {
@@ -196,31 +321,4 @@ func setHostname(host, domain string) error {
 		}
 	}
 	return nil
-}
-
-// writeSysctls writes linux.sysctl through the container's own /proc, so
-// namespaced keys apply to the container, not the host.
-func writeSysctls(sysctl map[string]string) error {
-	for k, v := range sysctl {
-		path := "/proc/sys/" + sysctlPath(k)
-		if err := os.WriteFile(path, []byte(v), 0); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("sysctl %s: no such key in this kernel or namespace", k)
-			}
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
-		}
-	}
-	return nil
-}
-
-// sysctlPath maps net.ipv4.ip_forward to net/ipv4/ip_forward; a key may use
-// '/' already, as sysctl(8) allows.
-func sysctlPath(key string) string {
-	b := []byte(key)
-	for i, c := range b {
-		if c == '.' {
-			b[i] = '/'
-		}
-	}
-	return string(b)
 }

@@ -8,10 +8,19 @@ import (
 // Kill sends sig to the container's init. Only a stopped container refuses
 // it. A paused container gets the signal when it is resumed, except
 // SIGKILL: a frozen process cannot die, so the container is thawed for it.
+//
+// SIGKILL to a container without a pid namespace of its own goes to every
+// process in its cgroup, as in runc: there, init's death does not take the
+// others with it.
 func (c *Container) Kill(sig syscall.Signal) error {
 	st := c.Status()
 	if st == Stopped {
 		return fmt.Errorf("%w: %s", ErrNotRunning, c.state.ID)
+	}
+	if sig == syscall.SIGKILL && c.state.SharedPidNS {
+		if _, err := c.cgroup(); err == nil {
+			return c.KillAll(sig)
+		}
 	}
 	if err := c.state.signal(sig); err != nil {
 		return err

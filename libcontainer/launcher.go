@@ -35,7 +35,13 @@ type launcher struct {
 	uidMaps, gidMaps      []specs.LinuxIDMapping
 	stdin, stdout, stderr *os.File
 	conn                  *syncConn
-	cmd                   *exec.Cmd
+	// stalled is the conn's (syncConn.stalled).
+	stalled func() error
+	// cmd is the process started from the sealed binary; proc is the
+	// container's process: cmd's own, or the one nsenter forked into the
+	// container's pid namespace (nsPlan.forks), whose parent is also us.
+	cmd  *exec.Cmd
+	proc *os.Process
 
 	// mountSock sends init its detached mounts (idmap.go); nil when
 	// initConfig.DetachedMounts is empty.
@@ -64,6 +70,7 @@ func (l *launcher) launch(cfg *initConfig) error {
 	}
 	defer childSock.Close()
 	l.conn = newSyncConn(parentSock)
+	l.conn.stalled = l.stalled
 	var childMounts *os.File
 	if len(cfg.DetachedMounts) > 0 {
 		if l.mountSock, childMounts, err = mountFdPair(); err != nil {
@@ -90,13 +97,106 @@ func (l *launcher) launch(cfg *initConfig) error {
 	if err != nil {
 		return fmt.Errorf("start process of container %s: %w", l.id, err)
 	}
-	l.cmd = cmd
-	cfg.HostPid = cmd.Process.Pid
+	// Our copy of the child's end goes now, not when launch returns:
+	// settleInChild reads from the child first, and a child that dies in
+	// nsenter's constructor must read as EOF there, not as a wait forever.
+	childSock.Close()
+	l.cmd, l.proc = cmd, cmd.Process
+	if err := l.settleInChild(); err != nil {
+		return err
+	}
+	if err := writeOOMScoreAdj(l.proc.Pid, cfg.Spec.Process.OOMScoreAdj); err != nil {
+		l.kill()
+		return err
+	}
+	cfg.HostPid = l.proc.Pid
 	if cfg.InitHostPid == 0 {
-		cfg.InitHostPid = cmd.Process.Pid
+		cfg.InitHostPid = l.proc.Pid
 	}
 	if err := l.conn.send(cfg); err != nil {
 		return l.failed(errInitDied)
+	}
+	return nil
+}
+
+// settleInChild answers nsenter's constructor when it does the namespace
+// work (nsPlan.inChild): it writes the maps of the user namespace it made,
+// and adopts the process it forked into the container's pid namespace.
+func (l *launcher) settleInChild() error {
+	if !l.plan.inChild {
+		return nil
+	}
+	if l.plan.newUser {
+		if err := l.conn.expect(msgUserns); err != nil {
+			return l.failed(err)
+		}
+		if err := writeIDMaps(l.cmd.Process.Pid, l.uidMaps, l.gidMaps); err != nil {
+			return err
+		}
+		if err := l.conn.send(syncMsg{Type: msgUsernsMapped}); err != nil {
+			return l.failed(err)
+		}
+	}
+	if !l.plan.forks() {
+		return nil
+	}
+	m, err := l.conn.recvMsg()
+	if err != nil {
+		return l.failed(err)
+	}
+	return l.adopt(m)
+}
+
+// adopt takes the process nsenter forked into the container's pid
+// namespace, which m (msgPid) names, as the container's, once the forker
+// has exited.
+func (l *launcher) adopt(m syncMsg) error {
+	if m.Type != msgPid || m.Pid <= 0 {
+		return l.failed(fmt.Errorf("container init protocol: got %q, want %q", m.Type, msgPid))
+	}
+	// Our child, by CLONE_PARENT: it stays a zombie until we reap it, so
+	// the pid cannot name another process.
+	proc, err := os.FindProcess(m.Pid)
+	if err != nil {
+		return fmt.Errorf("find process %d of container %s: %w", m.Pid, l.id, err)
+	}
+	if code, err := waitCode(l.cmd.Process); err != nil || code != 0 {
+		proc.Kill()
+		proc.Wait()
+		return fmt.Errorf("start process of container %s: the process that joined its namespaces exited with %d (%v)", l.id, code, err)
+	}
+	l.proc = proc
+	return nil
+}
+
+// forkedLate answers init's msgPid after the root switch (nsPlan.lateFork):
+// it adopts the child and sends it the config again, to go on from there.
+func (l *launcher) forkedLate(m syncMsg, cfg *initConfig) error {
+	if err := l.adopt(m); err != nil {
+		return err
+	}
+	cfg.AfterFork = true
+	cfg.HostPid, cfg.InitHostPid = l.proc.Pid, l.proc.Pid
+	if err := l.conn.send(cfg); err != nil {
+		return l.failed(errInitDied)
+	}
+	return nil
+}
+
+// writeIDMaps writes the maps of a user namespace that pid made.
+func writeIDMaps(pid int, uidMaps, gidMaps []specs.LinuxIDMapping) error {
+	for _, m := range []struct {
+		file string
+		ids  []specs.LinuxIDMapping
+	}{{"uid_map", uidMaps}, {"gid_map", gidMaps}} {
+		var b strings.Builder
+		for _, e := range m.ids {
+			fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+		}
+		path := fmt.Sprintf("/proc/%d/%s", pid, m.file)
+		if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+			return fmt.Errorf("write %s of the container's user namespace: %w", m.file, err)
+		}
 	}
 	return nil
 }
@@ -108,8 +208,10 @@ func (l *launcher) failed(err error) error {
 	if !errors.Is(err, errInitDied) {
 		return err
 	}
-	if werr := l.cmd.Wait(); werr != nil {
+	if code, werr := waitCode(l.proc); werr != nil {
 		return fmt.Errorf("%w: %w", err, werr)
+	} else if code != 0 {
+		return fmt.Errorf("%w: exit status %d", err, code)
 	}
 	return err
 }
@@ -171,15 +273,13 @@ func (l *launcher) command(cfg *initConfig, exe, childSock, childMounts *os.File
 		Stdin:       orFile(l.stdin, os.Stdin),
 		Stdout:      orFile(l.stdout, os.Stdout),
 		Stderr:      orFile(l.stderr, os.Stderr),
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: l.plan.cloneFlags},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: l.plan.goCloneFlags()},
 	}
 	if len(tasksFds) > 0 {
 		cmd.Env = append(cmd.Env, nsenter.EnvCgroupJoin+"="+strings.Join(tasksFds, ","))
 	}
-	if env := l.plan.joinEnv(); env != "" {
-		cmd.Env = append(cmd.Env, env)
-	}
-	if l.plan.newUser {
+	cmd.Env = append(cmd.Env, l.plan.childEnv()...)
+	if l.plan.newUser && !l.plan.inChild {
 		cmd.SysProcAttr.UidMappings = idMaps(l.uidMaps)
 		cmd.SysProcAttr.GidMappings = idMaps(l.gidMaps)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
@@ -206,15 +306,14 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
-// waitCode waits for cmd and returns its exit code the way a shell
+// waitCode waits for p and returns its exit code the way a shell
 // reports it: the status, or 128+signal.
-func waitCode(cmd *exec.Cmd) (int, error) {
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+func waitCode(p *os.Process) (int, error) {
+	st, err := p.Wait()
+	if err != nil {
 		return -1, err
 	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := st.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}

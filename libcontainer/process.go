@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/capabilities"
+	"github.com/berthrt/berth/libcontainer/procattr"
 )
 
 // process is the user's program, checked and ready to exec.
@@ -25,25 +26,28 @@ type process struct {
 	// seccomp is loaded last but one: before the credentials drop when it
 	// needs CAP_SYS_ADMIN (no no_new_privs), else right before exec.
 	seccomp *seccompPlan
+	// attrs (personality, scheduler, I/O priority, LSM label) are set
+	// before both.
+	attrs *procattr.Attrs
 }
 
 // prepareProcess checks everything about the user's program that can fail,
 // while `create` can still report it: the cwd, the program, the limits.
 // A container's init makes its cwd if missing, as runc does; an exec'd
-// process only enters it.
-func prepareProcess(p *specs.Process, makeCwd bool) (*process, error) {
+// process only enters it. pers is the container's linux.personality.
+func prepareProcess(p *specs.Process, pers *specs.LinuxPersonality, makeCwd bool) (*process, error) {
 	caps, err := capabilities.Parse(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := procattr.FromSpec(p, pers)
 	if err != nil {
 		return nil, err
 	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return nil, err
 	}
-	if p.OOMScoreAdj != nil {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(fmt.Sprint(*p.OOMScoreAdj)), 0); err != nil {
-			return nil, fmt.Errorf("set oomScoreAdj %d (lowering it needs CAP_SYS_RESOURCE): %w", *p.OOMScoreAdj, err)
-		}
-	}
+	// (process.oomScoreAdj is the parent's to write: writeOOMScoreAdj.)
 	if err := enterCwd(p.Cwd, makeCwd); err != nil {
 		return nil, err
 	}
@@ -52,7 +56,7 @@ func prepareProcess(p *specs.Process, makeCwd bool) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &process{spec: p, path: path, env: env, caps: caps}, nil
+	return &process{spec: p, path: path, env: env, caps: caps, attrs: attrs}, nil
 }
 
 // enterCwd changes to the process's cwd and makes sure it is inside the
@@ -162,6 +166,15 @@ func checkExecutable(p string) error {
 
 // exec switches to the container's credentials and runs the program.
 func (p *process) exec(preserveFds int) error {
+	if err := p.enter(preserveFds); err != nil {
+		return err
+	}
+	return p.execProgram()
+}
+
+// enter makes the calling thread the container's process in all but the
+// program: umask, fds, no_new_privs, seccomp, capabilities and user.
+func (p *process) enter(preserveFds int) error {
 	umask := 0o022
 	if p.spec.User.Umask != nil {
 		umask = int(*p.spec.User.Umask)
@@ -172,6 +185,9 @@ func (p *process) exec(preserveFds int) error {
 	// before the seccomp filter, which may not know close_range.
 	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("mark fds close-on-exec: %w", err)
+	}
+	if err := p.attrs.Apply(); err != nil {
+		return err
 	}
 	nnp := p.spec.NoNewPrivileges
 	if nnp {
@@ -195,6 +211,11 @@ func (p *process) exec(preserveFds int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// execProgram runs the program, once enter has been through.
+func (p *process) execProgram() error {
 	if err := syscall.Exec(p.path, p.spec.Args, p.env); err != nil {
 		return fmt.Errorf("exec %s: %w", p.path, err)
 	}

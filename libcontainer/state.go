@@ -59,6 +59,44 @@ type State struct {
 	// HostMounts says the container has no mount namespace of its own, so
 	// its mounts live in the runtime's and are undone on delete.
 	HostMounts bool `json:"host_mounts,omitempty"`
+	// SharedPidNS says the container has no pid namespace of its own (the
+	// host's, or one joined by path): its init's death does not end the
+	// other processes, so SIGKILL and delete go to the whole cgroup.
+	SharedPidNS bool `json:"shared_pid_ns,omitempty"`
+	// Creator is set while create is still at work. state.json is written
+	// before create makes anything (cgroup, init), and rewritten as it
+	// goes, so that a create killed midway leaves a record from which
+	// delete finds and removes all it made. It is nil once create is done.
+	Creator *ProcessID `json:"creator,omitempty"`
+}
+
+// ProcessID names one process for good: its pid and its start time, which
+// tell it from a later process that reuses the pid.
+type ProcessID struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+}
+
+// self names the calling process.
+func self() (*ProcessID, error) {
+	pid := os.Getpid()
+	start, _, err := procStat(pid)
+	if err != nil {
+		return nil, fmt.Errorf("read own start time: %w", err)
+	}
+	return &ProcessID{Pid: pid, StartTime: start}, nil
+}
+
+// alive says whether the process is still running (a zombie has exited).
+func (p *ProcessID) alive() bool {
+	if p == nil || p.Pid <= 0 {
+		return false
+	}
+	start, s, err := procStat(p.Pid)
+	if err != nil || start != p.StartTime {
+		return false
+	}
+	return s != 'Z' && s != 'X'
 }
 
 // The whole spec is kept beside state.json, byte for byte as the bundle
@@ -142,15 +180,7 @@ func procStat(pid int) (start uint64, state byte, err error) {
 
 // alive says whether the container's init is still the process it was.
 func (st *State) alive() bool {
-	if st.InitPid <= 0 {
-		return false
-	}
-	start, s, err := procStat(st.InitPid)
-	if err != nil || start != st.InitStartTime {
-		return false
-	}
-	// A zombie has exited; only its parent has not reaped it yet.
-	return s != 'Z' && s != 'X'
+	return (&ProcessID{Pid: st.InitPid, StartTime: st.InitStartTime}).alive()
 }
 
 // signal sends sig to the init, after making sure the pid is still ours.

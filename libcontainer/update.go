@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/cgroups"
+	"github.com/berthrt/berth/libcontainer/validate"
 )
 
 // Update changes the resource limits of a created, running or paused
@@ -50,6 +51,9 @@ func (c *Container) Update(res *specs.LinuxResources) error {
 	}
 	merged, err := mergeResources(old, res)
 	if err != nil {
+		return fmt.Errorf("update %s: %w", c.state.ID, err)
+	}
+	if err := validate.Resources(merged, validate.Probe()); err != nil {
 		return fmt.Errorf("update %s: %w", c.state.ID, err)
 	}
 	cg, err := c.cgroup()

@@ -11,8 +11,8 @@ var ErrNotParent = errors.New("this process is not the container's parent")
 // Wait waits for an init this process started and returns its exit code
 // the way a shell reports it: the status, or 128+signal.
 func (c *Container) Wait() (int, error) {
-	if c.cmd == nil {
+	if c.proc == nil {
 		return -1, ErrNotParent
 	}
-	return waitCode(c.cmd)
+	return waitCode(c.proc)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -27,9 +28,22 @@ type globals struct {
 	log       string
 	logFormat string
 	debug     bool
-	// accepted for compatibility with callers written for runc
+	// refused (errSystemdCgroup) until there is a systemd cgroup driver
 	systemdCgroup bool
+
+	logFile *os.File     // --log, once opened
+	logger  *slog.Logger // set up from the flags above by setupLogging
 }
+
+// errSystemdCgroup refuses --systemd-cgroup: accepting it would put the
+// container where systemd does not expect it and apply the limits
+// systemd does not know about.
+var errSystemdCgroup = errors.New("--systemd-cgroup is not supported: berth-runtime has only the cgroupfs driver; " +
+	"drop the flag (containerd: SystemdCgroup = false in the runtime's options)")
+
+// withoutCgroups are the commands that touch no container, which
+// --systemd-cgroup leaves alone.
+var withoutCgroups = map[string]bool{"spec": true, "features": true, "help": true, "completion": true}
 
 // exitError carries a container's exit code out of `run`.
 type exitError struct{ code int }
@@ -50,11 +64,30 @@ func run(args []string) int {
 	pf.StringVar(&g.log, "log", "", "also write errors to this file")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.debug, "debug", false, "log debug output")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "not supported: berth-runtime uses the cgroupfs driver")
+	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "refused: berth-runtime has only the cgroupfs driver")
+	started := time.Now()
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := g.setupLogging(); err != nil {
+			return err
+		}
+		g.logger.Debug("berth-runtime "+cmd.Name(), "args", strings.Join(args, " "), "root", g.root, "pid", os.Getpid())
+		if g.systemdCgroup && !withoutCgroups[cmd.Name()] {
+			return errSystemdCgroup
+		}
+		return nil
+	}
+	defer g.closeLog()
 	root.AddCommand(specCmd(), createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g),
 		execCmd(g), pauseCmd(g), resumeCmd(g), psCmd(g), updateCmd(g), eventsCmd(g), featuresCmd())
 	root.SetArgs(args)
 	err := root.Execute()
+	if g.logger != nil {
+		attrs := []any{"took", time.Since(started).String()}
+		if err != nil {
+			attrs = append(attrs, "error", err.Error())
+		}
+		g.logger.Debug("berth-runtime done", attrs...)
+	}
 	if err == nil {
 		return 0
 	}
@@ -69,20 +102,21 @@ func run(args []string) int {
 // report writes the error to stderr and, like runc, to --log in its format.
 func (g *globals) report(err error) {
 	fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
-	if g.log == "" {
-		return
+	if g.logFile == nil && g.log != "" && g.logger == nil {
+		// A usage error stops cobra before the commands' set-up.
+		if g.setupLogging() != nil {
+			return
+		}
 	}
-	f, ferr := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if ferr != nil {
-		return
+	if g.logFile != nil {
+		g.logger.Error(err.Error())
 	}
-	defer f.Close()
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	if g.logFormat == "json" {
-		json.NewEncoder(f).Encode(map[string]string{"level": "error", "msg": err.Error(), "time": now})
-		return
-	}
-	fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, err.Error())
+}
+
+// logCreated logs, at debug level, what create made.
+func logCreated(c *libcontainer.Container) {
+	st := c.State()
+	slog.Debug("container created", "id", st.ID, "pid", st.InitPid, "bundle", st.Bundle, "cgroup", st.CgroupPath)
 }
 
 func exactArgs(n int, names string) cobra.PositionalArgs {
@@ -152,8 +186,12 @@ func createCmd(g *globals) *cobra.Command {
 		Short: "create a container, stopped before its program runs",
 		Args:  exactArgs(1, "exactly one container id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := libcontainer.Create(cmd.Context(), f.opts(g, args[0]))
-			return err
+			c, err := libcontainer.Create(cmd.Context(), f.opts(g, args[0]))
+			if err != nil {
+				return err
+			}
+			logCreated(c)
+			return nil
 		},
 	}
 	f.register(cmd)
@@ -223,6 +261,7 @@ func startContainer(ctx context.Context, o libcontainer.CreateOpts, detach bool)
 		if c, err = libcontainer.Create(ctx, o); err != nil {
 			return nil, err
 		}
+		logCreated(c)
 		ready()
 		if relay, err = c.StartNotify(ctx, os.Stderr, o.NotifySocket); err != nil {
 			c.Delete(ctx, true, io.Discard)

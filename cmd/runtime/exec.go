@@ -61,17 +61,14 @@ func execCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.consoleSocket, "console-socket", "", "unix socket that receives the pty master (with -t)")
 	fl.StringVar(&f.pidFile, "pid-file", "", "write the process's pid to this file")
 	fl.IntVar(&f.preserveFds, "preserve-fds", 0, "pass this many fds from 3 on to the process")
-	fl.StringVar(&f.processLabel, "process-label", "", "not supported: there is no SELinux here")
-	fl.StringVar(&f.apparmor, "apparmor", "", "not supported: there is no AppArmor here")
+	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label for the process (refused where SELinux is not enabled)")
+	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile for the process (refused where AppArmor is not enabled)")
 	return cmd
 }
 
 // buildProcess starts from the container's own process (as runc does) and
 // applies the flags; -p replaces it with the given process.json.
 func (f *execFlags) buildProcess(c *libcontainer.Container, args []string) (*specs.Process, error) {
-	if f.processLabel != "" || f.apparmor != "" {
-		return nil, fmt.Errorf("--process-label and --apparmor need SELinux or AppArmor, which berth-runtime does not support")
-	}
 	if f.process != "" {
 		b, err := os.ReadFile(f.process)
 		if err != nil {
@@ -107,6 +104,13 @@ func (f *execFlags) buildProcess(c *libcontainer.Container, args []string) (*spe
 		}
 	}
 	addCaps(&p, f.caps)
+	// libcontainer refuses a label the host cannot apply.
+	if f.apparmor != "" {
+		p.ApparmorProfile = f.apparmor
+	}
+	if f.processLabel != "" {
+		p.SelinuxLabel = f.processLabel
+	}
 	return &p, nil
 }
 

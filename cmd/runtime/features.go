@@ -52,7 +52,13 @@ func runtimeFeatures() *features.Features {
 				Archs:      seccompArchs,
 				KnownFlags: seccompFlags,
 			},
-			Apparmor: &features.Apparmor{Enabled: &no},
+			// As the spec defines these: supported by the runtime, whatever
+			// the host has. process.apparmorProfile is applied at exec
+			// (libcontainer/procattr) where AppArmor is enabled, refused
+			// where it is not. SELinux is not claimed: the process label is
+			// applied, but linux.mountLabel is refused, and a client that
+			// uses SELinux sets both.
+			Apparmor: &features.Apparmor{Enabled: &yes},
 			Selinux:  &features.Selinux{Enabled: &no},
 			IntelRdt: &features.IntelRdt{Enabled: &no},
 			// idmap and ridmap binds are made by the runtime with

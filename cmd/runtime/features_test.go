@@ -29,7 +29,7 @@ func TestFeaturesOutput(t *testing.T) {
 	}
 	l := f.Linux
 	if f.OCIVersionMax != specs.Version || l == nil || !*l.Cgroup.V1 || !*l.Cgroup.V2 || *l.Cgroup.Systemd ||
-		*l.Apparmor.Enabled || *l.Selinux.Enabled || *l.IntelRdt.Enabled || !*l.MountExtensions.IDMap.Enabled {
+		!*l.Apparmor.Enabled || *l.Selinux.Enabled || *l.IntelRdt.Enabled || !*l.MountExtensions.IDMap.Enabled {
 		t.Errorf("features: %+v / %+v", f, l)
 	}
 	for _, want := range []string{"CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_BPF"} {

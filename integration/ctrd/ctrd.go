@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthrt/berth/daemon"
 	"github.com/berthrt/berth/integration/bundle"
 	"github.com/berthrt/berth/integration/image"
 )
@@ -214,40 +215,7 @@ func (d *Daemon) config() string {
 	if level == "" {
 		level = "info"
 	}
-	return fmt.Sprintf(`version = 3
-root = %q
-state = %q
-temp = %q
-imports = []
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.podsandbox.controller.v1.podsandbox",
-  "io.containerd.nri.v1.nri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.blockfile",
-  "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  level = %q
-
-[plugins."io.containerd.shim.v1.manager"]
-  socket_dir = %q
-`, d.Root, d.State, filepath.Join(d.Root, "tmp"), d.Socket, d.Socket+".ttrpc", level, d.SocketDir)
+	return daemon.ContainerdConfig(d.Root, d.State, d.Socket, level, d.SocketDir)
 }
 
 // startDaemon starts containerd (its log appended to Log) and waits

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -50,6 +51,18 @@ type Config struct {
 // e.g. "docker.io/berthtest/busybox:latest") whose one layer is the busybox
 // rootfs of bundle.Busybox, with Cmd ["sh"] and a PATH.
 func Busybox(w io.Writer, name string) error {
+	return busybox(w, name, Write)
+}
+
+// BusyboxDocker is Busybox in docker-archive form (`docker save`'s classic
+// layout: manifest.json, the config as <hex>.json, the layer uncompressed
+// as <hex>/layer.tar), the form `docker load` and containerd's importer
+// read without an index.
+func BusyboxDocker(w io.Writer, name string) error {
+	return busybox(w, name, WriteDocker)
+}
+
+func busybox(w io.Writer, name string, write func(io.Writer, string, string, Config) error) error {
 	dir, err := os.MkdirTemp("", "berth-image-")
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
@@ -58,7 +71,7 @@ func Busybox(w io.Writer, name string) error {
 	if _, err := bundle.Busybox(dir, "sh"); err != nil {
 		return err
 	}
-	return Write(w, name, filepath.Join(dir, "rootfs"), Config{
+	return write(w, name, filepath.Join(dir, "rootfs"), Config{
 		Cmd: []string{"sh"},
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 	})
@@ -67,22 +80,9 @@ func Busybox(w io.Writer, name string) error {
 // Write writes to w an OCI image archive named name whose single layer is
 // the tree at rootfs, for this machine's platform.
 func Write(w io.Writer, name, rootfs string, cfg Config) error {
-	layer, diffID, err := layerBlob(rootfs)
+	layer, config, platform, err := build(rootfs, cfg)
 	if err != nil {
-		return fmt.Errorf("image: layer of %s: %w", rootfs, err)
-	}
-	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	config, err := json.Marshal(v1.Image{
-		Created:  &epoch,
-		Platform: platform,
-		Config: v1.ImageConfig{
-			Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, Env: cfg.Env, WorkingDir: cfg.WorkingDir,
-		},
-		RootFS:  v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
-		History: []v1.History{{Created: &epoch, CreatedBy: "berth integration/image"}},
-	})
-	if err != nil {
-		return fmt.Errorf("image: config: %w", err)
+		return err
 	}
 	manifest, err := json.Marshal(v1.Manifest{
 		Versioned: ocispec.Versioned{SchemaVersion: 2},
@@ -128,6 +128,79 @@ func Write(w io.Writer, name, rootfs string, cfg Config) error {
 		return fmt.Errorf("image: archive: %w", err)
 	}
 	return nil
+}
+
+// build makes the gzip-compressed layer of the tree at rootfs and the
+// config blob that names it, for this machine's platform.
+func build(rootfs string, cfg Config) (layer, config []byte, platform v1.Platform, err error) {
+	layer, diffID, err := layerBlob(rootfs)
+	if err != nil {
+		return nil, nil, v1.Platform{}, fmt.Errorf("image: layer of %s: %w", rootfs, err)
+	}
+	platform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	config, err = json.Marshal(v1.Image{
+		Created:  &epoch,
+		Platform: platform,
+		Config: v1.ImageConfig{
+			Cmd: cfg.Cmd, Entrypoint: cfg.Entrypoint, Env: cfg.Env, WorkingDir: cfg.WorkingDir,
+		},
+		RootFS:  v1.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
+		History: []v1.History{{Created: &epoch, CreatedBy: "berth integration/image"}},
+	})
+	if err != nil {
+		return nil, nil, v1.Platform{}, fmt.Errorf("image: config: %w", err)
+	}
+	return layer, config, platform, nil
+}
+
+// dockerManifest is one entry of a docker-archive's manifest.json.
+type dockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// WriteDocker writes to w a docker-archive (classic `docker save` layout)
+// of an image named name whose single layer is the tree at rootfs.
+func WriteDocker(w io.Writer, name, rootfs string, cfg Config) error {
+	gzLayer, config, _, err := build(rootfs, cfg)
+	if err != nil {
+		return err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gzLayer))
+	if err != nil {
+		return fmt.Errorf("image: layer: %w", err)
+	}
+	layer, err := io.ReadAll(zr)
+	if err != nil {
+		return fmt.Errorf("image: layer: %w", err)
+	}
+	configFile := fmt.Sprintf("%x.json", sha256.Sum256(config))
+	layerFile := fmt.Sprintf("%x/layer.tar", sha256.Sum256(layer))
+	manifest, err := json.Marshal([]dockerManifest{{Config: configFile, RepoTags: []string{dockerRepoTag(name)}, Layers: []string{layerFile}}})
+	if err != nil {
+		return fmt.Errorf("image: manifest.json: %w", err)
+	}
+	tw := tar.NewWriter(w)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{configFile, config}, {layerFile, layer}, {"manifest.json", manifest}} {
+		if err := writeFile(tw, f.name, f.data); err != nil {
+			return fmt.Errorf("image: archive: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("image: archive: %w", err)
+	}
+	return nil
+}
+
+// dockerRepoTag is the name as docker's manifest.json writes it: without
+// "docker.io/" and "library/".
+func dockerRepoTag(name string) string {
+	name = strings.TrimPrefix(name, "docker.io/")
+	return strings.TrimPrefix(name, "library/")
 }
 
 // refName is the OCI ref name for a full reference: its tag ("latest" for

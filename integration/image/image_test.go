@@ -154,3 +154,40 @@ func TestRefName(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteDockerIsAValidArchive checks the docker-archive: manifest.json
+// names the image as docker does and points at a config whose diff ID is
+// the digest of the uncompressed layer.tar holding the tree.
+func TestWriteDockerIsAValidArchive(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "hello"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteDocker(&buf, "docker.io/library/tool:v1", root, Config{Cmd: []string{"sh"}}); err != nil {
+		t.Fatal(err)
+	}
+	files := readArchive(t, buf.Bytes())
+	var manifest []dockerManifest
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("manifest.json %q: %v", files["manifest.json"], err)
+	}
+	m := manifest[0]
+	if len(m.RepoTags) != 1 || m.RepoTags[0] != "tool:v1" || len(m.Layers) != 1 {
+		t.Fatalf("manifest.json entry %+v, want RepoTags [tool:v1] and one layer", m)
+	}
+	var img v1.Image
+	if err := json.Unmarshal(files[m.Config], &img); err != nil {
+		t.Fatalf("config %s: %v", m.Config, err)
+	}
+	layer, ok := files[m.Layers[0]]
+	if !ok || len(img.RootFS.DiffIDs) != 1 || img.RootFS.DiffIDs[0] != digest.FromBytes(layer) {
+		t.Fatalf("layer %s (present %v) does not match the config's diff IDs %v", m.Layers[0], ok, img.RootFS.DiffIDs)
+	}
+	if got := readArchive(t, layer); string(got["hello"]) != "hi\n" {
+		t.Errorf("layer.tar's hello = %q", got["hello"])
+	}
+	if img.OS != "linux" || img.Architecture != runtime.GOARCH || len(img.Config.Cmd) != 1 {
+		t.Errorf("config: os %q arch %q cmd %v", img.OS, img.Architecture, img.Config.Cmd)
+	}
+}

@@ -21,6 +21,10 @@ import (
 //     writing "0" to each hierarchy's tasks file (Tasks) in nsenter's
 //     constructor, before the Go runtime starts. The kernel skips the
 //     global lock for a thread moving itself, so that costs microseconds.
+//     On a hybrid host the unified hierarchy's cgroup is Dir, as on v2:
+//     CLONE_INTO_CGROUP takes a cgroup2 directory whatever the v1
+//     hierarchies beside it, and a move through cgroup.procs would take
+//     the global lock.
 //     The files are opened here, by the runtime: the kernel checks the
 //     opener's credentials, so a process already in a new user namespace
 //     can still use them.
@@ -60,6 +64,16 @@ func OpenEntry(m Manager) (*Entry, error) {
 		}
 		if len(e.Tasks) == 0 {
 			return nil, fmt.Errorf("cgroups: %s has no directory in any v1 hierarchy", m.Path())
+		}
+		if dir, ok := m.unifiedDir(); ok {
+			fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			switch {
+			case err == nil:
+				e.Dir = os.NewFile(uintptr(fd), dir)
+			case err != unix.ENOENT: // ENOENT: made before Berth used it (see Add)
+				e.Close()
+				return nil, fmt.Errorf("cgroups: open %s: %w", dir, err)
+			}
 		}
 		return e, nil
 	}

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerd/cgroups/v3"
@@ -88,6 +90,9 @@ func New(id, cgroupsPath string, res *specs.LinuxResources) (Manager, error) {
 	for try := 0; try < 3; try++ {
 		var m Manager
 		if m, err = create(id, cgroupsPath, res); !errors.Is(err, fs.ErrNotExist) {
+			if err == nil {
+				slog.Debug("cgroup created", "id", id, "path", m.Path(), "v2", IsV2())
+			}
 			return m, err
 		}
 	}
@@ -110,11 +115,11 @@ func create(id, cgroupsPath string, res *specs.LinuxResources) (Manager, error) 
 		}
 		return asManager(newV2(unifiedMountpoint, group, res))
 	}
-	cfg, err := hostV1Config()
+	cfg, roots, err := hostV1Layout()
 	if err != nil {
 		return nil, err
 	}
-	paths, err := resolveV1(id, cgroupsPath, readSelfCgroup, hostMountRoots(mountinfo.FSTypeFilter("cgroup")))
+	paths, err := resolveV1(id, cgroupsPath, readSelfCgroup, roots)
 	if err != nil {
 		return nil, err
 	}
@@ -154,22 +159,50 @@ func readSelfCgroup() ([]byte, error) {
 	return os.ReadFile("/proc/self/cgroup")
 }
 
-// hostV1Config finds the directory holding the v1 hierarchy mounts. The
-// library's cgroup1.Default finds it too, but privately and with no way to
+// hostV1Config finds the directory holding the v1 hierarchy mounts and, on
+// a hybrid host, the cgroup2 mount beside them. The library's
+// cgroup1.Default finds the first too, but privately and with no way to
 // point it elsewhere, which the fake-tree tests need.
 func hostV1Config() (v1Config, error) {
+	cfg, _, err := hostV1Layout()
+	return cfg, err
+}
+
+// hostV1Layout is hostV1Config and the v1 hierarchies' hostMountRoots, from one
+// read of the mount table (a host's can be long; create needs both).
+func hostV1Layout() (v1Config, map[string]string, error) {
 	mode := cgroups.Mode()
 	if mode != cgroups.Legacy && mode != cgroups.Hybrid {
-		return v1Config{}, fmt.Errorf("cgroups: no cgroup hierarchy mounted at %s", unifiedMountpoint)
+		return v1Config{}, nil, fmt.Errorf("cgroups: no cgroup hierarchy mounted at %s", unifiedMountpoint)
 	}
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup"))
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
 	if err != nil {
-		return v1Config{}, fmt.Errorf("cgroups: read mountinfo: %w", err)
+		return v1Config{}, nil, fmt.Errorf("cgroups: read mountinfo: %w", err)
 	}
-	if len(mounts) == 0 {
+	cfg, err := v1ConfigOf(mode, mounts)
+	if err != nil {
+		return v1Config{}, nil, err
+	}
+	v1 := slices.DeleteFunc(slices.Clone(mounts), func(m *mountinfo.Info) bool { return m.FSType != "cgroup" })
+	return cfg, mountRoots(v1), nil
+}
+
+func v1ConfigOf(mode cgroups.CGMode, mounts []*mountinfo.Info) (v1Config, error) {
+	cfg := v1Config{hybrid: mode == cgroups.Hybrid}
+	for _, m := range mounts {
+		switch {
+		case m.FSType == "cgroup" && cfg.root == "":
+			cfg.root = filepath.Dir(m.Mountpoint)
+		case m.FSType == "cgroup2" && cfg.hybrid && cfg.unified == "" && m.Root == "/":
+			// Only a mount of the whole hierarchy: a container's view of
+			// its own part cannot hold the host's paths.
+			cfg.unified = m.Mountpoint
+		}
+	}
+	if cfg.root == "" {
 		return v1Config{}, fmt.Errorf("cgroups: no cgroup v1 hierarchy mounted")
 	}
-	return v1Config{root: filepath.Dir(mounts[0].Mountpoint), hybrid: mode == cgroups.Hybrid}, nil
+	return cfg, nil
 }
 
 // hostMountRoots maps each hierarchy ("cpu", "name=systemd"; "" for cgroup2)
@@ -182,6 +215,10 @@ func hostMountRoots(filter mountinfo.FilterFunc) map[string]string {
 	if err != nil {
 		return nil
 	}
+	return mountRoots(mounts)
+}
+
+func mountRoots(mounts []*mountinfo.Info) map[string]string {
 	roots := map[string]string{}
 	for _, m := range mounts {
 		if m.FSType == "cgroup2" {

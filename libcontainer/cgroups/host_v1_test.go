@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 const hostRoot = "/sys/fs/cgroup"
@@ -39,6 +40,15 @@ func hostHierarchies(t *testing.T) []string {
 	return subsystemNames(cfg.subsystems())
 }
 
+// hybridUnified is the cgroup2 mount of a hybrid host, "" on a legacy one.
+func hybridUnified(t *testing.T) string {
+	cfg, err := hostV1Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.unified
+}
+
 // uniqueName is a top-level cgroup no other run uses.
 func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), rand.Uint32())
@@ -51,6 +61,11 @@ func cleanupDirs(t *testing.T, paths ...string) {
 		for _, h := range hostHierarchies(t) {
 			for i := len(paths) - 1; i >= 0; i-- {
 				os.Remove(filepath.Join(hostRoot, h, paths[i]))
+			}
+		}
+		if u := hybridUnified(t); u != "" {
+			for i := len(paths) - 1; i >= 0; i-- {
+				os.Remove(filepath.Join(u, paths[i]))
 			}
 		}
 	})
@@ -76,6 +91,34 @@ func start(t *testing.T, cmd *exec.Cmd) {
 	})
 }
 
+// wholeDisk returns the major and minor numbers of the disk that holds the
+// filesystem at path: the blkio throttles take whole disks, not partitions.
+// It skips the test where that filesystem is not on a block device.
+func wholeDisk(t *testing.T, path string) (major, minor int64) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	sys := filepath.Join("/sys/dev/block", dev)
+	if _, err := os.Stat(sys); err != nil {
+		t.Skipf("%s is on device %s, which is not a block device (%v)", path, dev, err)
+	}
+	if _, err := os.Stat(filepath.Join(sys, "partition")); err == nil {
+		// A partition's sysfs directory sits in its disk's.
+		b, err := os.ReadFile(filepath.Join(sys, "..", "dev"))
+		if err != nil {
+			t.Fatalf("disk of partition %s: %v", dev, err)
+		}
+		dev = strings.TrimSpace(string(b))
+	}
+	if _, err := fmt.Sscanf(dev, "%d:%d", &major, &minor); err != nil {
+		t.Fatalf("device number %q: %v", dev, err)
+	}
+	return major, minor
+}
+
 func hostExpect(t *testing.T, cg string, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
@@ -91,13 +134,15 @@ func TestHostV1Lifecycle(t *testing.T) {
 	parent := "/" + uniqueName("berthtest")
 	cg := parent + "/c1"
 	cleanupDirs(t, parent, cg)
+	major, minor := wholeDisk(t, "/")
+	disk := specs.LinuxBlockIODevice{Major: major, Minor: minor}
 	res := &specs.LinuxResources{
 		CPU:    &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Cpus: "0"},
 		Memory: &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Swap: ptr(int64(128 << 20)), Reservation: ptr(int64(32 << 20))},
 		Pids:   &specs.LinuxPids{Limit: ptr(int64(50))},
 		BlockIO: &specs.LinuxBlockIO{
-			ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 1 << 20}},
-			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 100}},
+			ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{{LinuxBlockIODevice: disk, Rate: 1 << 20}},
+			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: disk, Rate: 100}},
 		},
 		Devices: []specs.LinuxDeviceCgroup{
 			{Allow: false, Access: "rwm"},
@@ -118,8 +163,9 @@ func TestHostV1Lifecycle(t *testing.T) {
 		"cpu/cpu.shares": "512", "cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000", "cpuset/cpuset.cpus": "0",
 		"memory/memory.limit_in_bytes": "67108864", "memory/memory.memsw.limit_in_bytes": "134217728",
 		"memory/memory.soft_limit_in_bytes": "33554432", "pids/pids.max": "50",
-		"blkio/blkio.throttle.read_bps_device": "254:0 1048576", "blkio/blkio.throttle.write_iops_device": "254:0 100",
-		"devices/devices.list": "c 1:3 rwm",
+		"blkio/blkio.throttle.read_bps_device":   fmt.Sprintf("%d:%d 1048576", major, minor),
+		"blkio/blkio.throttle.write_iops_device": fmt.Sprintf("%d:%d 100", major, minor),
+		"devices/devices.list":                   "c 1:3 rwm",
 	})
 
 	sleep := startSleep(t)
@@ -239,6 +285,10 @@ func expectJoined(t *testing.T, pid int, cg string) {
 			t.Errorf("process not in %s:%s:\n%s", h, cg, self)
 		}
 	}
+	// On a hybrid host, in the unified hierarchy at the same path too.
+	if hybridUnified(t) != "" && !strings.Contains(string(self), "\n0::"+cg+"\n") {
+		t.Errorf("process not in the unified hierarchy's %s:\n%s", cg, self)
+	}
 }
 
 // checkMemoryUpdates raises, lowers, lifts and sets limit == memsw. The
@@ -283,7 +333,8 @@ func checkDeleted(t *testing.T, m Manager, parent, cg string) {
 // A new process enters a v1 cgroup by itself, through the tasks files
 // OpenEntry opens (nsenter's constructor does this for init): a
 // single-threaded shell writing "0" to each ends up in the cgroup in every
-// hierarchy, which its own /proc/self/cgroup shows.
+// hierarchy, which its own /proc/self/cgroup shows. On a hybrid host it
+// is cloned into the unified hierarchy's cgroup (Dir).
 func TestHostV1Entry(t *testing.T) {
 	hostV1(t)
 	cg := "/" + uniqueName("berthtest")
@@ -298,8 +349,9 @@ func TestHostV1Entry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if e.Dir != nil || len(e.Tasks) != len(hostHierarchies(t)) {
-		t.Fatalf("v1 entry: dir %v and %d tasks files, want none and one per hierarchy (%v)", e.Dir, len(e.Tasks), hostHierarchies(t))
+	if (e.Dir != nil) != (hybridUnified(t) != "") || len(e.Tasks) != len(hostHierarchies(t)) {
+		t.Fatalf("v1 entry: dir %v and %d tasks files, want one per hierarchy (%v) and the unified dir if hybrid (%q)",
+			e.Dir, len(e.Tasks), hostHierarchies(t), hybridUnified(t))
 	}
 	// (sh's >&N stops at fd 9: the files are reached through /proc.)
 	script := ""
@@ -308,6 +360,9 @@ func TestHostV1Entry(t *testing.T) {
 	}
 	cmd := exec.Command("/bin/sh", "-c", script+"echo joined && exec sleep 300")
 	cmd.ExtraFiles = e.Tasks
+	if e.Dir != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(e.Dir.Fd())}
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,11 @@ func hostUnified(t *testing.T) string {
 	return ""
 }
 
+// mknodAny allows mknod of any device of type typ, as runtimes do by default.
+func mknodAny(typ string) specs.LinuxDeviceCgroup {
+	return specs.LinuxDeviceCgroup{Allow: true, Type: typ, Access: "m"}
+}
+
 // prober is a shell inside the cgroup that answers "ok" or "denied" to each
 // line it reads, after trying to open /dev/null for writing.
 type prober struct {
@@ -120,7 +125,9 @@ func TestHostV2DevicesAndLifecycle(t *testing.T) {
 	}{
 		{[]specs.LinuxDeviceCgroup{denyAll, allowNull}, "ok"},
 		{[]specs.LinuxDeviceCgroup{denyAll}, "denied"},
-		{[]specs.LinuxDeviceCgroup{denyAll, allowNull}, "ok"},
+		// runc's default mknod rules ("c *:* m", "b *:* m") grant no access.
+		{[]specs.LinuxDeviceCgroup{denyAll, mknodAny("c"), mknodAny("b")}, "denied"},
+		{[]specs.LinuxDeviceCgroup{denyAll, mknodAny("c"), mknodAny("b"), allowNull}, "ok"},
 	} {
 		if err := m.Set(&specs.LinuxResources{Devices: step.rules}); err != nil {
 			t.Fatal(err)

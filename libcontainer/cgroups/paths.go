@@ -130,6 +130,9 @@ func target(id, cgroupsPath string) (path string, relative bool, err error) {
 	case filepath.IsAbs(cgroupsPath):
 		p := filepath.Clean(cgroupsPath)
 		return p, false, checkCgroupPath(p)
+	case isSystemdPath(cgroupsPath):
+		return "", false, fmt.Errorf("cgroups: cgroupsPath %q is in systemd's \"slice:prefix:name\" form, which needs "+
+			"a systemd cgroup driver, and berth-runtime has only the cgroupfs one: give a path such as \"/berth/<id>\"", cgroupsPath)
 	default:
 		p := filepath.Clean(cgroupsPath)
 		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
@@ -137,6 +140,15 @@ func target(id, cgroupsPath string) (path string, relative bool, err error) {
 		}
 		return p, true, nil
 	}
+}
+
+// isSystemdPath reports whether a relative cgroupsPath has systemd's form
+// "slice:prefix:name" (the slice may be empty, as in ":cri-containerd:id").
+// The cgroupfs rules would take it as a directory name with colons in the
+// caller's cgroup, which is not what its writer meant.
+func isSystemdPath(p string) bool {
+	parts := strings.Split(p, ":")
+	return len(parts) == 3 && !strings.Contains(p, "/") && parts[1] != "" && parts[2] != ""
 }
 
 // ownCgroups parses /proc/self/cgroup (through readSelf, so tests can give
@@ -188,18 +200,23 @@ func resolveV2(id, cgroupsPath string, readSelf func() ([]byte, error), roots ma
 	return p, checkCgroupPath(p)
 }
 
-// resolveV1 gives the path of the cgroup in each v1 hierarchy.
+// resolveV1 gives the path of the cgroup in each v1 hierarchy, and in the
+// unified one beside them (key unifiedKey).
 func resolveV1(id, cgroupsPath string, readSelf func() ([]byte, error), roots map[string]string) (cgroupPaths, error) {
 	p, relative, err := target(id, cgroupsPath)
 	if err != nil || !relative {
 		return cgroupPaths{all: p}, err
 	}
-	own, _, err := ownCgroups(readSelf, roots)
+	own, unified, err := ownCgroups(readSelf, roots)
 	if err != nil {
 		return cgroupPaths{}, err
 	}
 	if len(own) == 0 {
 		return cgroupPaths{}, fmt.Errorf("cgroups: no cgroup v1 entry in /proc/self/cgroup")
+	}
+	if unified != "" {
+		// A hybrid host's unified hierarchy (newV1 drops it elsewhere).
+		own[unifiedKey] = unified
 	}
 	per := make(map[string]string, len(own))
 	for k, parent := range own {

@@ -40,7 +40,7 @@ func TestResolveV1(t *testing.T) {
 		{name: "relative joins own cgroup per hierarchy", id: "abc", path: "a/b", self: reader(hybridSelf),
 			want: cgroupPaths{per: map[string]string{
 				"systemd": "/a/b", "pids": "/a/b", "blkio": "/a/b", "freezer": "/a/b", "devices": "/a/b",
-				"memory": "/process_api/b39e/a/b", "cpuset": "/a/b", "cpu": "/a/b", "cpuacct": "/a/b",
+				"memory": "/process_api/b39e/a/b", "cpuset": "/a/b", "cpu": "/a/b", "cpuacct": "/a/b", "unified": "/a/b",
 			}}},
 		{name: "relative below a partial mount root", id: "abc", path: "x", self: reader("4:memory:/docker/c1\n3:cpu:/docker/c1\n"),
 			roots: map[string]string{"memory": "/docker/c1", "cpu": "/"},
@@ -49,6 +49,10 @@ func TestResolveV1(t *testing.T) {
 		{name: "relative needs /proc/self/cgroup", id: "abc", path: "a", self: failRead, wantErr: "read own cgroup"},
 		{name: "relative on a v2-only line", id: "abc", path: "a", self: reader("0::/user.slice\n"), wantErr: "no cgroup v1 entry"},
 		{name: "root is refused", id: "abc", path: "/", self: failRead, wantErr: "root cgroup"},
+		{name: "systemd's slice:prefix:name is refused", id: "abc", path: "system.slice:docker:abc", self: reader(hybridSelf), wantErr: "systemd cgroup driver"},
+		{name: "systemd's form with the default slice", id: "abc", path: ":cri-containerd:abc", self: reader(hybridSelf), wantErr: "systemd cgroup driver"},
+		{name: "a relative path with one colon is a path", id: "abc", path: "a:b", self: reader("3:cpu:/\n"),
+			want: cgroupPaths{per: map[string]string{"cpu": "/a:b"}}},
 		{name: "bad id", id: "a/b", self: failRead, wantErr: "cannot name a cgroup"},
 		{name: "empty id", id: "", self: failRead, wantErr: "cannot name a cgroup"},
 	}
@@ -83,6 +87,7 @@ func TestResolveV2(t *testing.T) {
 		{name: "relative under mount root", path: "c1", self: "0::/outer/inner\n", roots: map[string]string{"": "/outer"}, want: "/inner/c1"},
 		{name: "relative without a v2 line", path: "c1", self: "4:memory:/\n", wantErr: "no cgroup v2 entry"},
 		{name: "garbage self", path: "c1", self: "nonsense\n", wantErr: "parse own cgroup"},
+		{name: "systemd's slice:prefix:name", path: "kubepods.slice:cri-containerd:abc", self: "0::/\n", wantErr: "systemd cgroup driver"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // v1Config describes the v1 layout a manager works on. Production uses the
@@ -23,7 +24,16 @@ type v1Config struct {
 	// controller the host only attached to the unified hierarchy (hugetlb on
 	// the CI host) is then skipped instead of failing the container.
 	hybrid bool
+	// unified is the cgroup2 mount of a hybrid host ("" if none). The
+	// container gets a cgroup there too, at the same path, as runc does:
+	// systemd and other tools on such hosts track processes by their
+	// unified cgroup, and would otherwise count the container's as the
+	// caller's. It holds no limits (they are all set on v1).
+	unified string
 }
+
+// unifiedKey names the unified hierarchy in cgroupPaths.per.
+const unifiedKey = "unified"
 
 // pather is the part of the library's (unexported) subsystem types that maps
 // a cgroup path to its directory.
@@ -45,7 +55,7 @@ func (c v1Config) subsystems() []cgroup1.Subsystem {
 		cgroup1.NewNetCls(c.root),
 		cgroup1.NewNetPrio(c.root),
 		cgroup1.NewPerfEvent(c.root),
-		cgroup1.NewCpuset(c.root),
+		cpusetUpdates{cgroup1.NewCpuset(c.root)},
 		cgroup1.NewCpu(c.root),
 		cgroup1.NewCpuacct(c.root),
 		cgroup1.NewMemory(c.root, cgroup1.OptionalSwap()),
@@ -66,6 +76,28 @@ func (c v1Config) subsystems() []cgroup1.Subsystem {
 		}
 	}
 	return out
+}
+
+// cpusetSubsystem is what the library calls on its cpuset subsystem.
+type cpusetSubsystem interface {
+	cgroup1.Subsystem
+	Path(path string) string
+	Create(path string, res *specs.LinuxResources) error
+	Update(path string, res *specs.LinuxResources) error
+}
+
+// cpusetUpdates is the library's cpuset subsystem, less the work its
+// Update does when there is nothing to write: Update is its Create, which
+// walks up the tree reading (and copying down where empty) cpuset.cpus
+// and cpuset.mems of every parent. Create has done that once already, and
+// every create of a container sets its resources after making the cgroup.
+type cpusetUpdates struct{ cpusetSubsystem }
+
+func (c cpusetUpdates) Update(path string, res *specs.LinuxResources) error {
+	if res == nil || res.CPU == nil || (res.CPU.Cpus == "" && res.CPU.Mems == "") {
+		return nil
+	}
+	return c.cpusetSubsystem.Update(path, res)
 }
 
 // v1Manager is a Manager on the v1 hierarchies.
@@ -108,25 +140,61 @@ func newV1(cfg v1Config, paths cgroupPaths, res *specs.LinuxResources) (*v1Manag
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("cgroups: no cgroup v1 hierarchy found under %s", cfg.root)
 	}
-	paths = paths.only(subsystemNames(subs))
+	paths = paths.only(cfg.hierarchyNames(subs))
 	existed := v1Exists(subs, paths)
-	cg, err := cgroup1.New(paths.lookup, &specs.LinuxResources{}, v1Options(subs)...)
-	if err != nil {
+	m := &v1Manager{cfg: cfg, paths: paths}
+	undo := func() {
 		if !existed {
 			removeV1Dirs(subs, paths)
+			if d, ok := m.unifiedDir(); ok {
+				os.Remove(d)
+			}
 		}
+	}
+	var err error
+	if m.cg, err = cgroup1.New(paths.lookup, &specs.LinuxResources{}, v1Options(subs)...); err != nil {
+		undo()
 		return nil, fmt.Errorf("cgroups: create %s under %s: %w", paths.encode(), cfg.root, err)
 	}
-	m := &v1Manager{cfg: cfg, paths: paths, cg: cg}
+	if d, ok := m.unifiedDir(); ok {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			undo()
+			return nil, fmt.Errorf("cgroups: create %s in the unified hierarchy of this hybrid host: %w", paths.encode(), err)
+		}
+		slog.Debug("cgroup in the unified hierarchy beside v1 (hybrid host)", "dir", d)
+	}
 	if res != nil {
 		if err := m.Set(res); err != nil {
-			if !existed {
-				removeV1Dirs(subs, paths)
-			}
+			undo()
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// hierarchyNames are the keys of the hierarchies a cgroup has a directory
+// in: the subsystems', and on a hybrid host the unified one. Resolve and
+// New must agree on them, or the path create records first is not the
+// one it makes.
+func (c v1Config) hierarchyNames(subs []cgroup1.Subsystem) []string {
+	names := subsystemNames(subs)
+	if c.unified != "" {
+		names = append(names, unifiedKey)
+	}
+	return names
+}
+
+// unifiedDir is the cgroup's directory in a hybrid host's unified
+// hierarchy, if the host has one.
+func (m *v1Manager) unifiedDir() (string, bool) {
+	if m.cfg.unified == "" {
+		return "", false
+	}
+	p, err := m.paths.lookup(unifiedKey)
+	if err != nil {
+		return "", false
+	}
+	return filepath.Join(m.cfg.unified, p), true
 }
 
 // loadV1 reopens a cgroup created earlier; hierarchies where it is gone are
@@ -187,6 +255,13 @@ func (m *v1Manager) Add(pid int) error {
 	if err := m.cg.Add(cgroup1.Process{Pid: pid}); err != nil {
 		return fmt.Errorf("cgroups: add pid %d to %s: %w", pid, m.Path(), err)
 	}
+	// A cgroup made before Berth used the unified hierarchy has no dir
+	// there: leave it as it was made.
+	if d, ok := m.unifiedDir(); ok && exists(d) {
+		if err := writeFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("cgroups: add pid %d to %s in the unified hierarchy: %w", pid, m.Path(), err)
+		}
+	}
 	return nil
 }
 
@@ -200,6 +275,10 @@ func (m *v1Manager) Delete() error {
 			dirs = append(dirs, d)
 		}
 	}
+	unified, hasUnified := m.unifiedDir()
+	if hasUnified {
+		dirs = append(dirs, unified)
+	}
 	// A plain rmdir of each leaf is all it takes when the cgroup has no
 	// children, the usual case, and is much cheaper than the library's
 	// walk, which only the nested case needs.
@@ -207,6 +286,11 @@ func (m *v1Manager) Delete() error {
 		err := m.cg.Delete()
 		if err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
 			return fmt.Errorf("cgroups: delete %s: %w", m.Path(), err)
+		}
+		if hasUnified {
+			if err := unix.Rmdir(unified); err != nil && err != unix.ENOENT {
+				return fmt.Errorf("cgroups: delete %s in the unified hierarchy: %w", unified, err)
+			}
 		}
 	}
 	if filepath.Dir(m.paths.all) == defaultParent {

@@ -194,3 +194,72 @@ func TestMemswOrder(t *testing.T) {
 		}
 	}
 }
+
+// On a hybrid host the cgroup has a directory in the unified hierarchy at
+// the same path: made by New, joined by Add and by a new process (Entry's
+// Dir, for CLONE_INTO_CGROUP), removed by Delete.
+func TestV1FakeTreeHybridUnified(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		paths cgroupPaths
+		want  string // the dir below the unified mount
+	}{
+		{"one path", cgroupPaths{all: "/berthtest/c1"}, "berthtest/c1"},
+		{"per hierarchy", cgroupPaths{per: map[string]string{"cpu": "/a/c1", "memory": "/m/c1", unifiedKey: "/u/c1"}}, "u/c1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, unified := fakeV1Root(t), t.TempDir()
+			cfg := v1Config{root: root, hybrid: true, unified: unified}
+			m, err := newV1(cfg, tc.paths, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(unified, tc.want)
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				t.Fatalf("no unified cgroup at %s: %v", dir, err)
+			}
+			writeTree(t, dir, map[string]string{"cgroup.procs": ""}) // as the kernel makes it
+			if err := m.Add(4242); err != nil {
+				t.Fatal(err)
+			}
+			expectFiles(t, dir, map[string]string{"cgroup.procs": "4242"})
+			for _, sub := range m.cg.Subsystems() {
+				if d, ok := m.dir(sub.Name()); ok {
+					writeTree(t, d, map[string]string{"tasks": ""})
+				}
+			}
+			e, err := OpenEntry(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Dir == nil || e.Dir.Name() != dir {
+				t.Errorf("entry dir %v, want %s", e.Dir, dir)
+			}
+			e.Close()
+			loaded, err := loadV1(cfg, cgroupPaths{all: m.Path()})
+			if tc.paths.per != nil {
+				p, derr := decodePaths(m.Path())
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				loaded, err = loadV1(cfg, p)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The process exited.
+			for _, sub := range m.cg.Subsystems() {
+				if d, ok := m.dir(sub.Name()); ok {
+					writeTree(t, d, map[string]string{"cgroup.procs": ""})
+				}
+			}
+			os.Remove(filepath.Join(dir, "cgroup.procs"))
+			if err := loaded.Delete(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("unified cgroup %s left after Delete: %v", dir, err)
+			}
+		})
+	}
+}

@@ -53,8 +53,15 @@ func ForPoint(h *specs.Hooks, p Point) []specs.Hook {
 
 // Run runs hooks in order and stops at the first failure. The state is
 // written to each hook's stdin. A hook that outlives its timeout is killed
-// and counts as failed.
+// and counts as failed. A hook gets exactly the env the spec gives it.
 func Run(ctx context.Context, p Point, list []specs.Hook, state *specs.State) error {
+	return RunWithEnv(ctx, p, list, state, nil)
+}
+
+// RunWithEnv is Run where a hook without an env of its own gets
+// defaultEnv: the startContainer hooks get the container process's
+// environment, as runc's inherit it from the init they run from.
+func RunWithEnv(ctx context.Context, p Point, list []specs.Hook, state *specs.State, defaultEnv []string) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -63,14 +70,14 @@ func Run(ctx context.Context, p Point, list []specs.Hook, state *specs.State) er
 		return fmt.Errorf("encode state for %s hooks: %w", p, err)
 	}
 	for i, h := range list {
-		if err := runOne(ctx, h, input); err != nil {
+		if err := runOne(ctx, h, input, defaultEnv); err != nil {
 			return fmt.Errorf("%s hook #%d (%s): %w", p, i, h.Path, err)
 		}
 	}
 	return nil
 }
 
-func runOne(ctx context.Context, h specs.Hook, input []byte) error {
+func runOne(ctx context.Context, h specs.Hook, input []byte, defaultEnv []string) error {
 	if h.Timeout != nil {
 		if *h.Timeout <= 0 {
 			return fmt.Errorf("timeout must be positive, got %d", *h.Timeout)
@@ -85,8 +92,11 @@ func runOne(ctx context.Context, h specs.Hook, input []byte) error {
 	}
 	cmd := exec.CommandContext(ctx, h.Path)
 	cmd.Args = args
-	// A hook sees exactly the environment the spec gives it, nothing of ours.
+	// A hook never sees the runtime's environment.
 	cmd.Env = h.Env
+	if len(cmd.Env) == 0 {
+		cmd.Env = defaultEnv
+	}
 	if cmd.Env == nil {
 		cmd.Env = []string{}
 	}
@@ -96,8 +106,13 @@ func runOne(ctx context.Context, h specs.Hook, input []byte) error {
 	// Don't wait for pipes held open by a daemon the hook left behind.
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
-	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	if cerr := ctx.Err(); err != nil && cerr != nil {
+		// The hook's own timeout, or the caller's deadline or cancel (a
+		// hook without a timeout has only the caller's).
+		if h.Timeout != nil && errors.Is(cerr, context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %ds: %w", *h.Timeout, cerr)
+		}
+		return fmt.Errorf("stopped before it finished: %w", cerr)
 	}
 	if err != nil {
 		if msg := strings.TrimSpace(out.String()); msg != "" {

@@ -2,10 +2,12 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -16,16 +18,34 @@ func TestRun(t *testing.T) {
 	one := 1
 	state := &specs.State{Version: specs.Version, ID: "c1", Status: specs.StateCreating, Pid: 42, Bundle: "/b"}
 	tests := []struct {
-		name    string
-		hooks   []specs.Hook
-		wantErr string
-		wantOut string
+		name       string
+		hooks      []specs.Hook
+		defaultEnv []string
+		wantErr    string
+		wantOut    string
 	}{
 		{name: "none"},
 		{
 			name:    "state on stdin and env",
 			hooks:   []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + out + "; echo \" $FOO\" >> " + out}, Env: []string{"FOO=bar"}}},
 			wantOut: `"id":"c1"`,
+		},
+		{
+			name:       "own env wins over the default",
+			hooks:      []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo \"$FOO-$BAR\" > " + out}, Env: []string{"FOO=own"}}},
+			defaultEnv: []string{"FOO=default", "BAR=default"},
+			wantOut:    "own-\n",
+		},
+		{
+			name:       "default env without one of its own",
+			hooks:      []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo \"$FOO-$BAR\" > " + out}}},
+			defaultEnv: []string{"FOO=default", "BAR=default"},
+			wantOut:    "default-default\n",
+		},
+		{
+			name:    "no env without a default",
+			hooks:   []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo \"[$HOME]\" > " + out}}},
+			wantOut: "[]\n",
 		},
 		{
 			name:    "order kept",
@@ -51,7 +71,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(out)
-			err := Run(context.Background(), Prestart, tt.hooks, state)
+			err := RunWithEnv(context.Background(), Prestart, tt.hooks, state, tt.defaultEnv)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -71,5 +91,17 @@ func TestRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A hook without a timeout of its own, cut short by the caller's deadline
+// (a shim request's, say), fails with that reason.
+func TestCallerDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	hook := specs.Hook{Path: "/bin/sleep", Args: []string{"sleep", "10"}}
+	err := Run(ctx, Prestart, []specs.Hook{hook}, &specs.State{ID: "c1"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the caller's deadline", err)
 	}
 }

@@ -24,11 +24,14 @@ type fakeSys struct {
 	// recorded as done); a nil return lets the call succeed.
 	fail func(line string) error
 
-	mounts    []*mountinfo.Info
-	cgroup    *cgroupHost
-	kcore     bool
-	procfs    map[string]bool
-	devNullOK bool
+	mounts []*mountinfo.Info
+	cgroup *cgroupHost
+	kcore  bool
+	procfs map[string]bool
+	// procfsFiles are the files, as show writes them, that are on a
+	// procfs.
+	procfsFiles map[string]bool
+	devNullOK   bool
 }
 
 func newFakeSys(t *testing.T, root string) *fakeSys {
@@ -61,10 +64,11 @@ func (f *fakeSys) system() *system {
 			}
 			return out, nil
 		},
-		cgroups:   func() (*cgroupHost, error) { return f.cgroup, nil },
-		hasKcore:  func() bool { return f.kcore },
-		isProcfs:  func(p string) bool { return f.procfs[p] },
-		isDevNull: func(*unix.Stat_t) bool { return f.devNullOK },
+		cgroups:      func() (*cgroupHost, error) { return f.cgroup, nil },
+		hasKcore:     func() bool { return f.kcore },
+		isProcfs:     func(p string) bool { return f.procfs[p] },
+		isProcfsFile: func(file *os.File) bool { return f.procfsFiles[f.showFile(file)] },
+		isDevNull:    func(*unix.Stat_t) bool { return f.devNullOK },
 	}
 }
 
@@ -82,6 +86,8 @@ func (f *fakeSys) show(p string) string {
 }
 
 func (f *fakeSys) showFd(fd int) string { return f.show(fmt.Sprintf("/proc/self/fd/%d", fd)) }
+
+func (f *fakeSys) showFile(file *os.File) string { return f.showFd(int(file.Fd())) }
 
 func (f *fakeSys) record(line string) error {
 	if f.fail != nil {
@@ -125,6 +131,26 @@ func (m fakeMounter) SetAttrRecursive(target string, attr *unix.MountAttr) error
 
 func (m fakeMounter) MoveMount(f *os.File, target string) error {
 	return m.f.record(fmt.Sprintf("move_mount %s %s", f.Name(), m.f.show(target)))
+}
+
+func (m fakeMounter) BindOver(src, target *os.File, rec bool) error {
+	flags := uintptr(unix.MS_BIND)
+	if rec {
+		flags |= unix.MS_REC
+	}
+	return m.f.record(fmt.Sprintf("bind-over %s %s %s", m.f.showFile(src), m.f.showFile(target), flagString(flags)))
+}
+
+func (m fakeMounter) MountOver(fstype string, flags uintptr, data string, target *os.File) error {
+	line := fmt.Sprintf("mount-over %s %s %s", fstype, m.f.showFile(target), flagString(flags))
+	if data != "" {
+		line += " " + data
+	}
+	return m.f.record(line)
+}
+
+func (m fakeMounter) MakeReadonly(target *os.File) error {
+	return m.f.record("make-readonly " + m.f.showFile(target))
 }
 
 type fakeNodes struct{ f *fakeSys }

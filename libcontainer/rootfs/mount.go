@@ -121,6 +121,7 @@ func (p *preparer) mountBind(req *request) error {
 	if err := t.reopen(); err != nil {
 		return p.errorf(req, err, "")
 	}
+	p.recordProcMount(t)
 	// The kernel ignores every other flag on the first bind call.
 	if req.opts.fsFlagsSeen {
 		if err := p.remountBind(t.path(), req.opts.flags); err != nil {
@@ -159,19 +160,11 @@ func (p *preparer) remount(req *request) error {
 // mountFS mounts a file system (tmpfs, proc, sysfs, devpts, mqueue, overlay,
 // anything) on a directory.
 func (p *preparer) mountFS(req *request) error {
-	t, err := p.root.create(req.dest, true)
+	t, err := p.fsMountPoint(req)
 	if err != nil {
-		return p.errorf(req, err, "create mount point")
-	}
-	defer t.close()
-	if err := p.checkProcDest(req, t.rel); err != nil {
 		return err
 	}
-	if (req.m.Type == "proc" || req.m.Type == "sysfs") && t.rel != req.dest {
-		// Such a mount through a symlink would go where the image says,
-		// while masked and readonly paths are set up on the spec's path.
-		return p.errorf(req, errors.New("destination must not be reached through a symlink"), "resolved to %s", t.rel)
-	}
+	defer t.close()
 	flags := req.opts.flags
 	// A read-only /dev must stay writable until the devices exist, and a
 	// tmpfs to copy up into must be writable while the copy runs.
@@ -193,6 +186,7 @@ func (p *preparer) mountFS(req *request) error {
 	if err := t.reopen(); err != nil {
 		return p.errorf(req, err, "")
 	}
+	p.recordProcMount(t)
 	if deferRO && req.dest == "/dev" {
 		p.devReadonly, p.devFlags = true, req.opts.flags
 	} else if deferRO {
@@ -201,6 +195,25 @@ func (p *preparer) mountFS(req *request) error {
 		}
 	}
 	return p.applyPropagation(req, t)
+}
+
+// fsMountPoint makes and checks the directory a file system is mounted on.
+func (p *preparer) fsMountPoint(req *request) (*target, error) {
+	t, err := p.root.create(req.dest, true)
+	if err != nil {
+		return nil, p.errorf(req, err, "create mount point")
+	}
+	if err := p.checkProcDest(req, t.rel); err != nil {
+		t.close()
+		return nil, err
+	}
+	if (req.m.Type == "proc" || req.m.Type == "sysfs") && t.rel != req.dest {
+		t.close()
+		// Such a mount through a symlink would go where the image says,
+		// while masked and readonly paths are set up on the spec's path.
+		return nil, p.errorf(req, errors.New("destination must not be reached through a symlink"), "resolved to %s", t.rel)
+	}
+	return t, nil
 }
 
 // bindSysfs stands in for a sysfs mount the kernel refuses in a user

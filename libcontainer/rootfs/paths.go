@@ -11,20 +11,25 @@ import (
 // finisher holds the state of one Finish run. root is "/" for real; tests
 // point it at a directory.
 type finisher struct {
-	cfg  *Config
-	sys  *system
-	root *inRoot
+	cfg   *Config
+	sys   *system
+	root  *inRoot
+	procs []verifiedProc // the container's procfs mounts, verified
 }
 
 func finish(cfg *Config, sys *system, root string) error {
 	if err := validate(cfg); err != nil {
 		return err
 	}
-	in, err := newInRoot(root)
+	in, err := newInRoot(root, verifiedFdPath)
 	if err != nil {
 		return fmt.Errorf("open root %s: %w", root, err)
 	}
 	f := &finisher{cfg: cfg, sys: sys, root: in}
+	if f.procs, err = f.openProcMounts(); err != nil {
+		return err
+	}
+	defer closeProcs(f.procs)
 	linux := linuxSpec(cfg.Spec)
 	// Masks go last so that nothing mounted afterwards (a readonly bind of
 	// a parent directory) can cover them.
@@ -38,7 +43,8 @@ func finish(cfg *Config, sys *system, root string) error {
 			return err
 		}
 	}
-	if cfg.Spec.Root != nil && cfg.Spec.Root.Readonly {
+	// (With LateProc, Enter made it read-only.)
+	if cfg.Spec.Root != nil && cfg.Spec.Root.Readonly && !cfg.LateProc {
 		if err := remountReadonly(sys.mnt, root); err != nil {
 			return fmt.Errorf("remount root read-only: %w", err)
 		}
@@ -57,7 +63,7 @@ func finish(cfg *Config, sys *system, root string) error {
 // readonlyPath makes path and everything mounted below it read-only; the
 // rest of its flags (nosuid, nodev, noexec) stay as they are.
 func (f *finisher) readonlyPath(path string) error {
-	t, err := f.root.lookup(path)
+	t, err := f.resolve(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -65,13 +71,13 @@ func (f *finisher) readonlyPath(path string) error {
 		return fmt.Errorf("readonly path %s: %w", path, err)
 	}
 	defer t.close()
-	if err := f.sys.mnt.Mount(t.path(), t.path(), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := f.sys.mnt.BindOver(t.fd, t.fd, true); err != nil {
 		return fmt.Errorf("readonly path %s: bind-mount onto itself: %w", path, err)
 	}
 	if err := t.reopen(); err != nil {
 		return fmt.Errorf("readonly path %s: %w", path, err)
 	}
-	if err := remountReadonly(f.sys.mnt, t.path()); err != nil {
+	if err := f.sys.mnt.MakeReadonly(t.fd); err != nil {
 		return fmt.Errorf("readonly path %s: remount read-only: %w", path, err)
 	}
 	return nil
@@ -90,7 +96,7 @@ func remountReadonly(mnt mounter, path string) error {
 // maskPath hides path: a directory under an empty read-only tmpfs, anything
 // else under /dev/null.
 func (f *finisher) maskPath(path string) error {
-	t, err := f.root.lookup(path)
+	t, err := f.resolve(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -104,7 +110,7 @@ func (f *finisher) maskPath(path string) error {
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-		if err := f.sys.mnt.Mount("tmpfs", t.path(), "tmpfs", flags, ""); err != nil {
+		if err := f.sys.mnt.MountOver("tmpfs", flags, "", t.fd); err != nil {
 			return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
 		}
 		return nil
@@ -114,7 +120,7 @@ func (f *finisher) maskPath(path string) error {
 		return fmt.Errorf("masked path %s: %w", path, err)
 	}
 	defer null.Close()
-	if err := f.sys.mnt.Mount(procFdPath(null), t.path(), "", unix.MS_BIND, ""); err != nil {
+	if err := f.sys.mnt.BindOver(null, t.fd, false); err != nil {
 		return fmt.Errorf("masked path %s: bind-mount /dev/null: %w", path, err)
 	}
 	return nil

@@ -50,12 +50,12 @@ func TestFinish(t *testing.T) {
 	}
 	ro := remountFlags(t, root)
 	diffLines(t, "calls", f.calls, []string{
-		"mount {root}/proc/sys {root}/proc/sys - BIND|REC",
-		"mount - {root}/proc/sys - " + ro,
-		"mount {root}/proc/bus {root}/proc/bus - BIND|REC",
-		"mount - {root}/proc/bus - " + ro,
-		"mount {root}/dev/null {root}/proc/kcore - BIND",
-		"mount tmpfs {root}/sys/firmware tmpfs RDONLY|NOSUID|NODEV|NOEXEC",
+		"bind-over {root}/proc/sys {root}/proc/sys BIND|REC",
+		"make-readonly {root}/proc/sys",
+		"bind-over {root}/proc/bus {root}/proc/bus BIND|REC",
+		"make-readonly {root}/proc/bus",
+		"bind-over {root}/dev/null {root}/proc/kcore BIND",
+		"mount-over tmpfs {root}/sys/firmware RDONLY|NOSUID|NODEV|NOEXEC",
 		"mount - {root} - " + ro,
 		"mount - {root} - REC|SLAVE",
 	})
@@ -65,7 +65,7 @@ func TestFinishPathsStayInside(t *testing.T) {
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret"), nil, 0o644)
 	linux := &specs.Linux{MaskedPaths: []string{"/link/secret", "/../../" + outside}, ReadonlyPaths: []string{"/link"}}
-	f, root, err := finishWith(t, linux, false, func(root string, _ *fakeSys) {
+	f, _, err := finishWith(t, linux, false, func(root string, _ *fakeSys) {
 		os.Symlink(outside, filepath.Join(root, "link"))
 		// The same names inside the root, where the paths must land.
 		os.MkdirAll(filepath.Join(root, outside), 0o755)
@@ -76,10 +76,10 @@ func TestFinishPathsStayInside(t *testing.T) {
 	}
 	in := "{root}" + outside
 	diffLines(t, "calls", f.calls, []string{
-		"mount " + in + " " + in + " - BIND|REC",
-		"mount - " + in + " - " + remountFlags(t, root),
-		"mount {root}/dev/null " + in + "/secret - BIND",
-		"mount tmpfs " + in + " tmpfs RDONLY|NOSUID|NODEV|NOEXEC",
+		"bind-over " + in + " " + in + " BIND|REC",
+		"make-readonly " + in,
+		"bind-over {root}/dev/null " + in + "/secret BIND",
+		"mount-over tmpfs " + in + " RDONLY|NOSUID|NODEV|NOEXEC",
 	})
 }
 

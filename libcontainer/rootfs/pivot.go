@@ -43,10 +43,22 @@ func enter(cfg *Config, sys *system) error {
 	switch {
 	case cfg.HostMountNS:
 		return chrootOnly(cfg.Rootfs, sys)
-	case cfg.NoPivot:
-		return moveRoot(cfg.Rootfs, sys)
 	}
-	return pivotRoot(cfg.Rootfs, sys)
+	var err error
+	if cfg.NoPivot {
+		err = moveRoot(cfg.Rootfs, sys)
+	} else {
+		err = pivotRoot(cfg.Rootfs, sys)
+	}
+	if err == nil && cfg.LateProc && cfg.Spec.Root != nil && cfg.Spec.Root.Readonly {
+		// Before the process that finishes (MountProc, Finish) exists in
+		// the shared pid namespace, where another container may write
+		// through its /proc/<pid>/root.
+		if err = remountReadonly(sys.mnt, "/"); err != nil {
+			err = fmt.Errorf("remount root read-only: %w", err)
+		}
+	}
+	return err
 }
 
 // chrootOnly changes the root without touching any mount: in the host's

@@ -10,6 +10,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,9 +22,16 @@ import (
 type inRoot struct {
 	root string // as given; reopened for every lookup
 	real string // canonical path of root, for the containment check
+	// held, when set, is the root itself, held open and verified (a
+	// procfs: see procmount.go); lookups start from it instead of from
+	// root's path, which something could have replaced since.
+	held *os.File
+	// fdPath reads where a file is: hostFdPath before the root switch,
+	// verifiedFdPath after it.
+	fdPath func(*os.File) (string, error)
 }
 
-func newInRoot(root string) (*inRoot, error) {
+func newInRoot(root string, fdPath func(*os.File) (string, error)) (*inRoot, error) {
 	f, err := os.OpenFile(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -33,13 +41,20 @@ func newInRoot(root string) (*inRoot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &inRoot{root: root, real: real}, nil
+	return &inRoot{root: root, real: real, fdPath: fdPath}, nil
 }
 
 // openRoot opens a fresh handle on the root. It is reopened for every lookup
 // so that it sees the topmost mount on the root directory: a handle taken
 // before mounts were made there would resolve into the covered directory.
 func (r *inRoot) openRoot() (*os.File, error) {
+	if r.held != nil {
+		fd, err := unix.FcntlInt(r.held.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, os.NewSyscallError("dup", err)
+		}
+		return os.NewFile(uintptr(fd), r.root), nil
+	}
 	return os.OpenFile(r.root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }
 
@@ -204,7 +219,7 @@ func (r *inRoot) mkdirAll(unsafePath string) (*os.File, error) {
 // relative returns where f lives inside the root, or an error when it is
 // not inside it (anymore).
 func (r *inRoot) relative(f *os.File) (string, error) {
-	p, err := fdPath(f)
+	p, err := r.fdPath(f)
 	if err != nil {
 		return "", err
 	}
@@ -235,9 +250,19 @@ func procFdPath(f *os.File) string {
 	return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 }
 
-// fdPath returns the path the kernel has for f, as seen from our root.
-func fdPath(f *os.File) (string, error) {
+// hostFdPath returns the path the kernel has for f, as seen from our root,
+// from its /proc/self/fd link. Before the root switch that is the host's
+// procfs, which nothing in the rootfs can replace, and a plain readlink is
+// several times cheaper than a verified one (Prepare reads a few dozen).
+func hostFdPath(f *os.File) (string, error) {
 	return os.Readlink(procFdPath(f))
+}
+
+// verifiedFdPath is hostFdPath for after the root switch: it reads the link
+// through a procfs that pathrs-lite has verified, never through the
+// container's /proc, which something sharing the rootfs may have replaced.
+func verifiedFdPath(f *os.File) (string, error) {
+	return procfs.ProcSelfFdReadlink(f)
 }
 
 func fstat(f *os.File) (*unix.Stat_t, error) {

@@ -6,7 +6,9 @@
 //   - Prepare, before the root changes: mounts, devices, /dev symlinks.
 //   - Enter: pivot_root (or MS_MOVE + chroot) into the rootfs.
 //   - Finish, from inside: readonly and masked paths, a read-only root and
-//     the rootfs propagation.
+//     the rootfs propagation. The paths inside a procfs are resolved from
+//     the procfs Prepare mounted, found again and verified, and every
+//     mount is made on a held file, never on a path through /proc.
 //
 // Every path taken from the spec or the image is resolved inside the rootfs
 // through file descriptors, so that symlinks and ".." in the image cannot
@@ -19,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +55,17 @@ type Config struct {
 	// called once per bind mount, in order. Every idmapped mount needs one
 	// (see detached.go).
 	DetachedMount func(i int) (*os.File, error)
+	// LateProc makes Prepare leave the mounts at and under /proc to
+	// MountProc: the container joins a pid namespace, and a procfs shows
+	// the pid namespace of the process that mounts it, which the caller
+	// has only after Enter (see libcontainer's nsPlan.lateFork). Enter
+	// then also makes a read-only root read-only, before that process
+	// exists.
+	LateProc bool
+
+	// procMounts are the procfs mounts Prepare made, which Finish must
+	// find again unchanged (procmount.go).
+	procMounts []procMount
 }
 
 // Prepare sets the rootfs up before the root changes: it detaches the mount
@@ -65,6 +79,12 @@ func Prepare(cfg *Config) error {
 // directory.
 func Enter(cfg *Config) error {
 	return enter(cfg, hostSystem())
+}
+
+// MountProc makes, after Enter, the procfs mounts Prepare left to it
+// (Config.LateProc). It must run in the container's pid namespace.
+func MountProc(cfg *Config) error {
+	return mountProc(cfg, hostSystem(), "/")
 }
 
 // Finish runs after Enter: readonly paths, masked paths, a read-only root
@@ -119,15 +139,30 @@ func prepare(cfg *Config, sys *system) error {
 		return err
 	}
 	p := &preparer{cfg: cfg, sys: sys}
+	// pathrs-lite keeps one private procfs per process for the verified
+	// reads after the root switch. Make it now, while the host's /proc is
+	// in view: in a user namespace the kernel mounts a procfs only where
+	// one is already fully visible, which a container need not have.
+	if h, err := procfs.OpenProcRoot(); err == nil {
+		h.Close()
+	}
 	if err := p.detachRoot(); err != nil {
 		return err
 	}
-	root, err := newInRoot(cfg.Rootfs)
+	root, err := newInRoot(cfg.Rootfs, hostFdPath)
 	if err != nil {
 		return fmt.Errorf("open rootfs %s: %w", cfg.Rootfs, err)
 	}
 	p.root = root
 	for i := range cfg.Spec.Mounts {
+		if cfg.LateProc && underProc(&cfg.Spec.Mounts[i]) {
+			// Only its mount point now: the root may be read-only by
+			// the time MountProc runs.
+			if err := p.lateMountPoint(&cfg.Spec.Mounts[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := p.mount(i, &cfg.Spec.Mounts[i]); err != nil {
 			return err
 		}

@@ -24,6 +24,23 @@ type mounter interface {
 	// MoveMount attaches the detached mount f (from open_tree(2)) at
 	// target.
 	MoveMount(f *os.File, target string) error
+
+	// The calls below name their mount points by the files held open on
+	// them, never by a path. They are what Finish uses: after the root
+	// switch, a /proc/self/fd/N path would be resolved through the
+	// container's /proc, which something sharing the rootfs can replace
+	// (the CVE-2025-52881 class).
+
+	// BindOver bind-mounts src (with every mount below it when rec) over
+	// target.
+	BindOver(src, target *os.File, rec bool) error
+	// MountOver mounts a new file system of type fstype with the MS_*
+	// flags and the file system's options in data (comma-separated, as
+	// for mount(2)) over target.
+	MountOver(fstype string, flags uintptr, data string, target *os.File) error
+	// MakeReadonly makes the mount whose root target is, and every mount
+	// below it, read-only, and keeps their other flags.
+	MakeReadonly(target *os.File) error
 }
 
 // nodeMaker creates device nodes and gives them their owner.
@@ -55,6 +72,8 @@ type system struct {
 	hasKcore func() bool
 	// isProcfs reports whether path is on a procfs.
 	isProcfs func(path string) bool
+	// isProcfsFile reports whether f is on a procfs.
+	isProcfsFile func(f *os.File) bool
 	// isDevNull reports whether st describes the real /dev/null device.
 	isDevNull func(st *unix.Stat_t) bool
 }
@@ -70,8 +89,9 @@ func hostSystem() *system {
 			_, err := os.Lstat("/proc/kcore")
 			return err == nil
 		},
-		isProcfs:  isProcfs,
-		isDevNull: isDevNull,
+		isProcfs:     isProcfs,
+		isProcfsFile: isProcfsFile,
+		isDevNull:    isDevNull,
 	}
 }
 
@@ -115,6 +135,11 @@ func (realRoots) Chdir(path string) error                { return unix.Chdir(pat
 func isProcfs(path string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(path, &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
+}
+
+func isProcfsFile(f *os.File) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 }
 
 func isDevNull(st *unix.Stat_t) bool {

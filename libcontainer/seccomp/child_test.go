@@ -58,6 +58,15 @@ var probes = map[string]func(p probe) (uintptr, syscall.Errno){
 		// os.Mkdir is mkdirat(2) on every Linux port; profiles name both.
 		return 0, errnoOf(os.Mkdir(p.Path, 0o755))
 	},
+	// syscall: Args[0] is the number, the rest its arguments.
+	"syscall": func(p probe) (uintptr, syscall.Errno) {
+		var a [7]uintptr
+		for i, v := range p.Args {
+			a[i] = uintptr(v)
+		}
+		r, _, e := unix.Syscall6(a[0], a[1], a[2], a[3], a[4], a[5], a[6])
+		return r, e
+	},
 	"getppid":     rawProbe(unix.SYS_GETPPID),
 	"getpgid":     rawProbe(unix.SYS_GETPGID),
 	"getpriority": rawProbe(unix.SYS_GETPRIORITY),
@@ -212,6 +221,14 @@ func waitResult(out chan result, tid int) result {
 		case <-time.After(10 * time.Millisecond):
 		}
 		if threadGone(task) {
+			// A probe that finished sends its result before its
+			// thread exits: a result may have come in since the
+			// timer fired, and then the thread did not vanish early.
+			select {
+			case r := <-out:
+				return r
+			default:
+			}
 			return result{Vanished: true}
 		}
 	}

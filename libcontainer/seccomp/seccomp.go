@@ -12,8 +12,10 @@
 // Semantics follow runc: unknown syscall names are skipped, a rule whose
 // action equals the default action is dropped, several comparisons on the
 // same argument become separate rules (OR), SCMP_ACT_KILL kills the thread,
-// errnoRet defaults to EPERM, and a profile without flags gets
-// SECCOMP_FILTER_FLAG_SPEC_ALLOW where the kernel supports it.
+// errnoRet defaults to EPERM, a profile without flags gets
+// SECCOMP_FILTER_FLAG_SPEC_ALLOW where the kernel supports it, and a
+// syscall newer than the profile gets ENOSYS rather than a denying default
+// action (enosys.go).
 package seccomp
 
 import (
@@ -21,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -89,6 +92,17 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	if f.prog, err = exportBPF(ctx); err != nil {
 		return nil, fmt.Errorf("seccomp profile: %w", err)
 	}
+	if needsStub(s) {
+		if f.prog, err = withEnosysStub(p, s, f.prog); err != nil {
+			return nil, fmt.Errorf("seccomp profile: %w", err)
+		}
+	}
+	if n := len(f.prog); n > bpfMaxInsns {
+		return nil, fmt.Errorf("seccomp profile: it compiles to %d BPF instructions, more than the kernel's %d: "+
+			"merge rules that share an action or drop some", n, bpfMaxInsns)
+	}
+	slog.Debug("seccomp filter compiled", "instructions", len(f.prog), "flags", fmt.Sprintf("%#x", f.flags),
+		"skipped (unknown to libseccomp)", strings.Join(f.skipped, ","))
 	return f, nil
 }
 
@@ -338,12 +352,8 @@ func exportBPF(ctx *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 	}
 	const insn = int(unsafe.Sizeof(unix.SockFilter{}))
 	n := len(raw) / insn
-	switch {
-	case len(raw)%insn != 0 || n == 0:
+	if len(raw)%insn != 0 || n == 0 {
 		return nil, fmt.Errorf("export BPF: libseccomp wrote %d bytes, not whole instructions", len(raw))
-	case n > bpfMaxInsns:
-		return nil, fmt.Errorf("the profile compiles to %d BPF instructions, more than the kernel's %d: "+
-			"merge rules that share an action or drop some", n, bpfMaxInsns)
 	}
 	prog := make([]unix.SockFilter, n)
 	for i := range prog {

@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -39,18 +40,34 @@ import (
 // the task API (shim/manager, shim/task), installed beside the shim.
 const ServerName = "containerd-shim-berth-v2-server"
 
-// Server is the server binary beside the running one, symlinks resolved
-// (the server keys its shared-shim state by its own resolved path, and
-// Answer must find the same state).
+// Server is the server binary beside the running one, else the one on
+// PATH (containerd may start the shim by an absolute runtime_path from a
+// directory of its own), symlinks resolved: the server keys its
+// shared-shim state by its own resolved path, and Answer must find the
+// same state.
 func Server() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("find the shim binary: %w", err)
 	}
-	path := filepath.Join(filepath.Dir(self), ServerName)
+	return findServer(filepath.Dir(self))
+}
+
+func findServer(dir string) (string, error) {
+	path := filepath.Join(dir, ServerName)
+	if _, err := os.Stat(path); err != nil {
+		onPath, lerr := exec.LookPath(ServerName)
+		if lerr != nil {
+			return "", fmt.Errorf("the shim server %s is neither beside the shim in %s nor on PATH (install both: make install): %w", ServerName, dir, err)
+		}
+		path = onPath
+	}
 	resolved, err := filepath.EvalSymlinks(path)
+	if err == nil {
+		resolved, err = filepath.Abs(resolved)
+	}
 	if err != nil {
-		return "", fmt.Errorf("the shim server %s is missing beside %s (install both: make install): %w", ServerName, self, err)
+		return "", fmt.Errorf("the shim server %s: %w", path, err)
 	}
 	return resolved, nil
 }
@@ -162,11 +179,13 @@ func needsServer(p Params) bool { return ShimCgroup(p.Extensions) != "" }
 // socketDirLink is pkg/shim's link, in the bundle, to the socket directory.
 const socketDirLink = "s"
 
-// DefaultContainersPerShim bounds a shared shim: a shim that dies takes
-// its containers' stdio and exit status with it, so eight of them, not a
-// whole namespace. Eight sleeping containers cost one shim about 1 MiB more
-// than one does (make bench).
-const DefaultContainersPerShim = 8
+// DefaultContainersPerShim is one container per shim, the failure
+// isolation containerd's runc shim gives: a shim that dies (a crash, the
+// OOM killer) takes every container it serves with it, their stdio and
+// their exit status. Packing more into one shim saves memory and is
+// opt-in (the ContainersPerShim option); the containerd that `berth`
+// manages may turn it on.
+const DefaultContainersPerShim = 1
 
 // ContainersPerShim is the ContainersPerShim runtime option among the
 // bootstrap extensions, or the default when they do not say.
@@ -178,6 +197,27 @@ func ContainersPerShim(exts []Any) int {
 		}
 	}
 	return DefaultContainersPerShim
+}
+
+// ShimOptionsKey is the runtime options among the bootstrap extensions
+// that shape a shim process rather than a container: the cgroup it runs
+// in, how many containers it serves, how long it lingers without any.
+// Containers are packed into a shared shim only with others of the same
+// key (pack.Open), so none is served by a shim started with options
+// other than its own.
+func ShimOptionsKey(exts []Any) string {
+	return fmt.Sprintf("ShimCgroup=%q ContainersPerShim=%d ShimLinger=%s", ShimCgroup(exts), ContainersPerShim(exts), shimLinger(exts))
+}
+
+// shimLinger is the ShimLinger runtime option among the bootstrap
+// extensions, or the default.
+func shimLinger(exts []Any) time.Duration {
+	for _, a := range exts {
+		if o, err := options.Decode(a.TypeURL, a.Value); err == nil && o.ShimLinger != "" {
+			return o.Linger()
+		}
+	}
+	return options.DefaultShimLinger
 }
 
 // ShimCgroup is the ShimCgroup runtime option among the bootstrap

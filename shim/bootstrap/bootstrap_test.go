@@ -318,7 +318,7 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 	if !done || err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("start with a missing server: done %v, err %v", done, err)
 	}
-	packs := pack.Open(socketDir, "/run/c.sock", "ns", missing)
+	packs := pack.Open(socketDir, "/run/c.sock", "ns", missing, ShimOptionsKey(nil))
 	if names, _ := os.ReadDir(filepath.Join(packs.Path(), "0")); len(names) != 0 {
 		t.Errorf("a failed start left pack members %v", names)
 	}
@@ -336,10 +336,12 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 func TestAnswerStartPacked(t *testing.T) {
 	socketDir := shortDir(t)
 	server := newFakeServer(t)
-	packs := pack.Open(socketDir, "/run/c.sock", "ns", server.path)
+	perShim := mustAny(t, &runtimeoptions.Options{ConfigBody: []byte("ContainersPerShim = 2\n")})
+	key := ShimOptionsKey([]Any{{TypeURL: perShim.Value.GetTypeUrl(), Value: perShim.Value.GetValue()}})
+	packs := pack.Open(socketDir, "/run/c.sock", "ns", server.path, key)
 
 	newBundle(t, "c1", "")
-	reply, done := answer(t, server.path, startInput(t, "c1", socketDir), "-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start")
+	reply, done := answer(t, server.path, startInput(t, "c1", socketDir, perShim), "-namespace", "ns", "-id", "c1", "-address", "/run/c.sock", "start")
 	if !done {
 		t.Fatal("start not answered")
 	}
@@ -357,7 +359,7 @@ func TestAnswerStartPacked(t *testing.T) {
 	}
 	defer l.Close()
 	bundle := newBundle(t, "c2", "")
-	reply, done = answer(t, server.path, startInput(t, "c2", socketDir), "-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start")
+	reply, done = answer(t, server.path, startInput(t, "c2", socketDir, perShim), "-namespace", "ns", "-id", "c2", "-address", "/run/c.sock", "start")
 	if !done || resultAddress(t, reply) != addr {
 		t.Fatalf("second start: done %v; want address %s", done, addr)
 	}
@@ -368,6 +370,42 @@ func TestAnswerStartPacked(t *testing.T) {
 	}
 	if g, _ := record.Group(bundle, "c2"); !strings.HasPrefix(g, "berth-pack-0-") {
 		t.Errorf("recorded group %q", g)
+	}
+	if dir, ok := record.Pack(bundle); !ok || dir != packs.Path() {
+		t.Errorf("recorded shared shims' state %q (%v), want %s", dir, ok, packs.Path())
+	}
+}
+
+// The options that shape a shim are its packing key: containers with
+// other ones never share it. Options that do not shape a shim, and the
+// defaults spelled out, leave the key as it is.
+func TestShimOptionsKey(t *testing.T) {
+	toml := func(body string) []Any {
+		a, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigBody: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []Any{{TypeURL: a.GetTypeUrl(), Value: a.GetValue()}}
+	}
+	base := ShimOptionsKey(nil)
+	for _, tc := range []struct {
+		body string
+		same bool
+	}{
+		{"Root = \"/elsewhere\"\nIoUid = 3\n", true},
+		{"ContainersPerShim = 1\nShimLinger = \"2s\"\n", true},
+		{"ShimCgroup = \"/shims\"\n", false},
+		{"ContainersPerShim = 4\n", false},
+		{"ShimLinger = \"0s\"\n", false},
+	} {
+		key := ShimOptionsKey(toml(tc.body))
+		if (key == base) != tc.same {
+			t.Errorf("options %q: key %q, default %q; want same %v", tc.body, key, base, tc.same)
+		}
+		dir := pack.Open("/run/s", "/run/c.sock", "ns", "/bin/shim", key).Path()
+		if (dir == pack.Open("/run/s", "/run/c.sock", "ns", "/bin/shim", base).Path()) != tc.same {
+			t.Errorf("options %q: shared shims' state %s; want the default's %v", tc.body, dir, tc.same)
+		}
 	}
 }
 
@@ -391,11 +429,32 @@ func TestAnswerDelete(t *testing.T) {
 	}
 }
 
-// Without its server beside it, the shim says what to do.
-func TestServerMissing(t *testing.T) {
-	_, err := Server()
+// The server beside the shim wins; without one there, the one on PATH
+// serves (a shim started by an absolute runtime_path); with neither, the
+// shim says what to do.
+func TestFindServer(t *testing.T) {
+	beside, onPath, empty := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, dir := range []string{beside, onPath} {
+		if err := os.WriteFile(filepath.Join(dir, ServerName), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", onPath)
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"beside", beside, filepath.Join(beside, ServerName)},
+		{"on PATH", empty, filepath.Join(onPath, ServerName)},
+	} {
+		got, err := findServer(tc.dir)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: findServer(%s) = %q, %v; want %q", tc.name, tc.dir, got, err, tc.want)
+		}
+	}
+	t.Setenv("PATH", empty)
+	_, err := findServer(empty)
 	if err == nil || !strings.Contains(err.Error(), ServerName) || !strings.Contains(err.Error(), "make install") {
-		t.Fatalf("Server() beside the test binary: %v", err)
+		t.Fatalf("findServer with no server anywhere: %v; want an error naming it and what to do", err)
 	}
 }
 

@@ -57,10 +57,12 @@ func Start(p Params, server string, joined func(pid int) error) (addr string, re
 		return err
 	}
 	var env []string
+	var packDir string // the shared shims' state, for a packed container
 	if annotated {
 		err = bind(group)
 	} else {
-		packs := pack.Open(socketDir, p.GRPCAddress, p.Namespace, server)
+		packs := pack.Open(socketDir, p.GRPCAddress, p.Namespace, server, ShimOptionsKey(p.Extensions))
+		packDir = packs.Path()
 		var slot int
 		if slot, err = packs.Reserve(p.InstanceID, ContainersPerShim(p.Extensions), bind); err == nil {
 			env = packs.Env(slot)
@@ -87,7 +89,7 @@ func Start(p Params, server string, joined func(pid int) error) (addr string, re
 	}()
 	if sock == nil {
 		// The group's shim runs: containerd creates the task there.
-		if err := record.WriteGroup(".", group); err != nil {
+		if err := recordPlacement(group, packDir); err != nil {
 			return "", err
 		}
 		return addr, nil
@@ -127,10 +129,23 @@ func Start(p Params, server string, joined func(pid int) error) (addr string, re
 	if err := adjustOOMScore(cmd.Process.Pid); err != nil {
 		return "", fmt.Errorf("adjust the shim's OOM score: %w", err)
 	}
-	if err := record.WriteGroup(".", group); err != nil {
+	if err := recordPlacement(group, packDir); err != nil {
 		return "", err
 	}
 	return addr, nil
+}
+
+// recordPlacement records in the bundle (the current directory) which
+// shim group, and for a packed container which shared shims' state, the
+// container was given: `shim delete` finds them there.
+func recordPlacement(group, packDir string) error {
+	if err := record.WriteGroup(".", group); err != nil {
+		return err
+	}
+	if packDir == "" {
+		return nil
+	}
+	return record.WritePack(".", packDir)
 }
 
 func (p Params) socketDir() string {

@@ -44,10 +44,18 @@ type Trimmer struct {
 	ignore map[string]bool
 
 	trim func() // Trim; tests count calls instead
+	// afterFunc is time.AfterFunc; tests use a clock of their own.
+	afterFunc func(d time.Duration, f func()) timer
 
 	mu     sync.Mutex
 	active int
-	timer  *time.Timer
+	timer  timer
+}
+
+// timer is what the Trimmer needs of a *time.Timer.
+type timer interface {
+	Reset(d time.Duration) bool
+	Stop() bool
 }
 
 // Retrim is how often an idle process is trimmed again.
@@ -56,7 +64,10 @@ const Retrim = time.Minute
 // New returns a Trimmer that trims delay after the last request, not
 // counting the methods in ignore (full ttrpc names, "/service/Method").
 func New(delay time.Duration, ignore ...string) *Trimmer {
-	t := &Trimmer{delay: delay, ignore: map[string]bool{}, trim: Trim}
+	t := &Trimmer{
+		delay: delay, ignore: map[string]bool{}, trim: Trim,
+		afterFunc: func(d time.Duration, f func()) timer { return time.AfterFunc(d, f) },
+	}
 	for _, m := range ignore {
 		t.ignore[m] = true
 	}
@@ -94,7 +105,7 @@ func (t *Trimmer) Done() {
 		return
 	}
 	if t.timer == nil {
-		t.timer = time.AfterFunc(t.delay, t.fire)
+		t.timer = t.afterFunc(t.delay, t.fire)
 		return
 	}
 	t.timer.Reset(t.delay)

@@ -82,42 +82,120 @@ func fileRss(t *testing.T) int {
 	return 0
 }
 
+// fakeTimer is a timer of fakeClock: armed with a delay until the test
+// fires it.
+type fakeTimer struct {
+	mu    sync.Mutex
+	f     func()
+	d     time.Duration
+	armed bool
+}
+
+func (f *fakeTimer) Reset(d time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	was := f.armed
+	f.d, f.armed = d, true
+	return was
+}
+
+func (f *fakeTimer) Stop() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	was := f.armed
+	f.armed = false
+	return was
+}
+
+// pending is the delay the timer is armed with, 0 if it is not.
+func (f *fakeTimer) pending() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.armed {
+		return 0
+	}
+	return f.d
+}
+
+// fire runs the timer's function as its delay passing would.
+func (f *fakeTimer) fire() {
+	f.mu.Lock()
+	f.armed = false
+	f.mu.Unlock()
+	f.f()
+}
+
 func TestTrimmerWaitsForIdle(t *testing.T) {
-	var mu sync.Mutex
-	trims := 0
-	tr := New(20*time.Millisecond, "/svc/Wait")
-	tr.trim = func() { mu.Lock(); trims++; mu.Unlock() }
-	count := func() int { mu.Lock(); defer mu.Unlock(); return trims }
+	const delay = 500 * time.Millisecond
+	trims := 0 // under tr.mu: trim runs under it
+	tr := New(delay, "/svc/Wait")
+	tr.trim = func() { trims++ }
+	count := func() int { tr.mu.Lock(); defer tr.mu.Unlock(); return trims }
+	var tm *fakeTimer
+	tr.afterFunc = func(d time.Duration, f func()) timer {
+		tm = &fakeTimer{f: f, d: d, armed: true}
+		return tm
+	}
+	pending := func() time.Duration {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if tm == nil {
+			return 0
+		}
+		return tm.pending()
+	}
 	ic := tr.Interceptor()
-	call := func(method string, d time.Duration) {
-		ic(context.Background(), nil, &ttrpc.UnaryServerInfo{FullMethod: method}, func(context.Context, func(any) error) (any, error) {
-			time.Sleep(d)
-			return nil, nil
-		})
+	// call serves method in the background until the returned function
+	// is called, which waits for it to return.
+	call := func(method string) (finish func()) {
+		started, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			ic(context.Background(), nil, &ttrpc.UnaryServerInfo{FullMethod: method}, func(context.Context, func(any) error) (any, error) {
+				close(started)
+				<-release
+				return nil, nil
+			})
+		}()
+		<-started
+		return func() { close(release); <-done }
 	}
 
-	// A long request: no trim while it runs, one after it.
-	done := make(chan struct{})
-	go func() { call("/svc/Create", 100*time.Millisecond); close(done) }()
-	time.Sleep(60 * time.Millisecond)
-	if n := count(); n != 0 {
-		t.Fatalf("trimmed %d times during a request", n)
+	// A request: nothing armed while it runs; the delay after it, then
+	// one trim, then a trim every Retrim.
+	finish := call("/svc/Create")
+	if d := pending(); d != 0 {
+		t.Fatalf("a timer of %s armed during a request", d)
 	}
-	<-done
-	time.Sleep(80 * time.Millisecond)
-	if n := count(); n != 1 {
-		t.Fatalf("trimmed %d times after the request, want 1", n)
+	finish()
+	if d := pending(); d != delay {
+		t.Fatalf("after the request, timer %s, want %s", d, delay)
+	}
+	tm.fire()
+	if n, d := count(), pending(); n != 1 || d != Retrim {
+		t.Fatalf("after the delay: %d trims, timer %s; want 1 and %s", n, d, Retrim)
 	}
 
 	// A pending Wait does not keep the shim busy, and alone arms nothing.
-	go call("/svc/Wait", 200*time.Millisecond)
-	time.Sleep(80 * time.Millisecond)
-	if n := count(); n != 1 {
-		t.Fatalf("trimmed %d times, want still 1: Wait is not work", n)
+	finishWait := call("/svc/Wait")
+	defer finishWait()
+	if d := pending(); d != Retrim {
+		t.Fatalf("with a Wait pending, timer %s, want still %s: Wait is not work", d, Retrim)
 	}
-	call("/svc/State", 0)
-	time.Sleep(80 * time.Millisecond)
+	call("/svc/State")()
+	if d := pending(); d != delay {
+		t.Fatalf("after State while Wait blocks, timer %s, want %s", d, delay)
+	}
+	tm.fire()
 	if n := count(); n != 2 {
 		t.Fatalf("trimmed %d times, want 2: idle after State while Wait blocks", n)
 	}
+
+	// Work that began after the timer fired: no trim under its feet.
+	finish = call("/svc/Exec")
+	tm.fire()
+	if n := count(); n != 2 {
+		t.Fatalf("trimmed %d times while a request ran, want still 2", n)
+	}
+	finish()
 }

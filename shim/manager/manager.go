@@ -6,11 +6,13 @@
 package manager
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -19,14 +21,16 @@ import (
 	cgroupsv2 "github.com/containerd/cgroups/v3/cgroup2"
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/api/types"
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/containerd/v2/version"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/berthrt/berth/shim/bootstrap"
 	"github.com/berthrt/berth/shim/options"
@@ -71,17 +75,6 @@ func extensions(params *bootapi.BootstrapParams) []bootstrap.Any {
 		exts = append(exts, bootstrap.Any{TypeURL: ext.GetValue().GetTypeUrl(), Value: ext.GetValue().GetValue()})
 	}
 	return exts
-}
-
-// packsOf is the shared shims' state of this binary for containerd at
-// address, namespace ns. containerd-shim-berth-v2 finds the same state
-// (bootstrap.Server resolves to this binary's path).
-func packsOf(socketDir, address, ns string) (pack.Dir, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return pack.Dir{}, fmt.Errorf("find the shim binary: %w", err)
-	}
-	return pack.Open(socketDir, address, ns, self), nil
 }
 
 // joinShimCgroup moves the shim into the cgroup the ShimCgroup option
@@ -139,12 +132,14 @@ func (m manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	} else {
 		socketDir, address := socketDirOf(bundle), containerdAddress()
 		removeStaleSockets(ctx, bundle, socketDir, address, group)
-		if slot, ok := pack.SlotOf(group); ok && address != "" {
-			packs, err := packsOf(socketDir, address, ns)
-			if err == nil {
-				err = packs.Release(slot, id, bootstrap.ShimAlive(socketDir, address, ns))
-			}
-			if err != nil {
+		slot, packed := pack.SlotOf(group)
+		dir, recorded := record.Pack(bundle)
+		switch {
+		case !packed || address == "":
+		case !recorded:
+			log.G(ctx).WithField("id", id).Warn("leave the shared shim: the bundle does not record its state (started by an older shim?); the slot keeps the container as a member")
+		default:
+			if err := pack.At(dir).Release(slot, id, bootstrap.ShimAlive(socketDir, address, ns)); err != nil {
 				log.G(ctx).WithError(err).WithField("id", id).Warn("leave the shared shim")
 			}
 		}
@@ -166,21 +161,66 @@ func readPid(bundle string) int {
 	return pid
 }
 
-// Info describes the runtime to containerd (`ctr plugins`, CRI). Options
-// it is given are echoed when they are runc's; any other kind is fine.
+// Info describes the runtime to containerd (`ctr plugins inspect-runtime`,
+// CRI): the shim's version, the runtime options it was given when they
+// are runc's (echoed, as runc's shim does), and the features document of
+// the berth-runtime its containers start from (`berth-runtime features`),
+// which containerd reads before it creates a container with idmapped
+// mounts, and CRI reads for what the runtime supports.
 func (m manager) Info(ctx context.Context, optionsR io.Reader) (*types.RuntimeInfo, error) {
 	info := &types.RuntimeInfo{
 		Name:    m.name,
 		Version: &types.RuntimeVersion{Version: version.Version, Revision: version.Revision},
 	}
-	opts, err := shim.ReadRuntimeOptions[*runcoptions.Options](optionsR)
-	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		log.G(ctx).WithError(err).Debug("runtime options are not runc's; ignored")
+	data, err := io.ReadAll(optionsR)
+	if err != nil {
+		return nil, fmt.Errorf("read the runtime options: %w", err)
 	}
-	if err == nil && opts != nil {
-		if info.Options, err = typeurl.MarshalAnyToProto(opts); err != nil {
-			return nil, fmt.Errorf("marshal %T: %w", opts, err)
+	opts := &options.Options{}
+	if len(data) > 0 {
+		var given anypb.Any
+		if err := proto.Unmarshal(data, &given); err != nil {
+			return nil, fmt.Errorf("%w: runtime options: %w", errdefs.ErrInvalidArgument, err)
+		}
+		if opts, err = options.Decode(given.GetTypeUrl(), given.GetValue()); err != nil {
+			return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
+		}
+		if given.GetTypeUrl() == options.RuncTypeURL {
+			info.Options = &given
 		}
 	}
+	runtimeBin, err := process.RuntimeFor(ctx, opts.RuntimeBinary, opts.BinaryName)
+	if err != nil {
+		return nil, err
+	}
+	feat, err := runtimeFeatures(ctx, runtimeBin)
+	if err != nil {
+		// As runc's shim: the rest of the answer still holds, and a
+		// client that needs the features says so itself.
+		log.G(ctx).WithError(err).Warn("no features document from the runtime")
+		return info, nil
+	}
+	if info.Features, err = typeurl.MarshalAnyToProto(feat); err != nil {
+		return nil, fmt.Errorf("marshal the features of %s: %w", runtimeBin, err)
+	}
 	return info, nil
+}
+
+// runtimeFeatures is `berth-runtime features`: what the runtime supports,
+// in the runtime-spec's features document. The shim asks the binary
+// rather than answering itself: what it supports (seccomp, with
+// libseccomp's tables) is built into that binary, not into the shim.
+func runtimeFeatures(ctx context.Context, runtimeBin string) (*features.Features, error) {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, runtimeBin, "features")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s features: %w (stderr: %q)", runtimeBin, err, stderr.String())
+	}
+	var feat features.Features
+	if err := json.Unmarshal(out, &feat); err != nil {
+		return nil, fmt.Errorf("%s features: %w", runtimeBin, err)
+	}
+	return &feat, nil
 }

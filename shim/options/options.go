@@ -48,6 +48,10 @@ type Options struct {
 	// runc's BinaryName names runc (a configuration copied from runc's
 	// keeps working), and runc cannot be Berth's init.
 	RuntimeBinary string `json:"runtime_binary,omitempty" toml:"RuntimeBinary"`
+	// BinaryName is runc's option naming the runtime binary: honoured
+	// when it names a berth-runtime, an error when it names nothing
+	// (process.RuntimeFor).
+	BinaryName string `json:"binary_name,omitempty" toml:"BinaryName"`
 	// ContainersPerShim is how many containers without a shim group share
 	// one shim process (shim/pack); 1 gives each its own, 0 the default.
 	// Berth's own option: the TOML options only.
@@ -154,6 +158,8 @@ func fromRunc(o *Options, f wire.Field) error {
 		o.IoUID = uint32(f.Varint)
 	case 5:
 		o.IoGID = uint32(f.Varint)
+	case 6:
+		o.BinaryName = string(f.Bytes)
 	case 7:
 		o.Root = string(f.Bytes)
 	default:
@@ -167,7 +173,6 @@ func fromRunc(o *Options, f wire.Field) error {
 // runcIgnored names runc's options that do not apply to Berth.
 var runcIgnored = map[protowire.Number]string{
 	2:  "NoNewKeyring",
-	6:  "BinaryName",
 	9:  "SystemdCgroup",
 	10: "CriuImagePath",
 	11: "CriuWorkPath",

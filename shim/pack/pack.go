@@ -50,14 +50,20 @@ const (
 type Dir struct{ path string }
 
 // Open returns the packing state of the shim binary for containerd at
-// address, namespace ns, kept under socketDir (containerd's shim socket
-// directory, a tmpfs that a reboot empties along with the shims). The
-// binary is part of the key: two builds of the shim, configured as two
-// runtimes, never serve each other's containers.
-func Open(socketDir, address, ns, binary string) Dir {
-	sum := sha256.Sum256([]byte(binary + "\x00" + address + "\x00" + ns))
+// address, namespace ns, and the shim options key, kept under socketDir
+// (containerd's shim socket directory, a tmpfs that a reboot empties
+// along with the shims). The binary is part of the key: two builds of the
+// shim, configured as two runtimes, never serve each other's containers.
+// So is options, the runtime options that shape a shim process (its
+// cgroup, how many it serves, how long it lingers): a container never
+// joins a shim started with options other than its own.
+func Open(socketDir, address, ns, binary, options string) Dir {
+	sum := sha256.Sum256([]byte(binary + "\x00" + address + "\x00" + ns + "\x00" + options))
 	return Dir{filepath.Join(socketDir, "berth-pack-"+hex.EncodeToString(sum[:8]))}
 }
+
+// At is the packing state kept at path (a Dir's Path).
+func At(path string) Dir { return Dir{path} }
 
 // Path is where the state lives.
 func (d Dir) Path() string { return d.path }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestReserveFillsSlotsInOrder(t *testing.T) {
-	d := Open(t.TempDir(), "/run/containerd/containerd.sock", "default", "/usr/local/bin/containerd-shim-berth-v2")
+	d := Open(t.TempDir(), "/run/containerd/containerd.sock", "default", "/usr/local/bin/containerd-shim-berth-v2", "")
 	var groups []string
 	bind := func(g string) error { groups = append(groups, g); return nil }
 	for i := range 5 {
@@ -48,7 +48,7 @@ func TestReserveFillsSlotsInOrder(t *testing.T) {
 }
 
 func TestReserveUndoneWhenBindFails(t *testing.T) {
-	d := Open(t.TempDir(), "addr", "ns", "shim")
+	d := Open(t.TempDir(), "addr", "ns", "shim", "")
 	boom := errors.New("boom")
 	if _, err := d.Reserve("c0", 1, func(string) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the bind error", err)
@@ -66,7 +66,7 @@ func TestReserveUndoneWhenBindFails(t *testing.T) {
 // leaves, the slot's next container gets a new shim (a new group, so a
 // socket address the leaving shim does not remove on its way out).
 func TestVacate(t *testing.T) {
-	d := Open(t.TempDir(), "addr", "ns", "shim")
+	d := Open(t.TempDir(), "addr", "ns", "shim", "")
 	var first, second string
 	if _, err := d.Reserve("c0", 4, func(g string) error { first = g; return nil }); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestVacate(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	d := Open(t.TempDir(), "addr", "ns", "shim")
+	d := Open(t.TempDir(), "addr", "ns", "shim", "")
 	for _, kv := range d.Env(3) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -110,7 +110,7 @@ func TestFromEnv(t *testing.T) {
 // TestReserveConcurrent reserves from many goroutines at once, as many
 // `shim start` processes do: no slot ever holds more than the limit.
 func TestReserveConcurrent(t *testing.T) {
-	d := Open(t.TempDir(), "addr", "ns", "shim")
+	d := Open(t.TempDir(), "addr", "ns", "shim", "")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	perSlot := map[int]int{}
@@ -165,7 +165,7 @@ func alive(string) bool { return true }
 // and had its containers released by `shim delete`, no state is left.
 func TestNothingLeft(t *testing.T) {
 	root := t.TempDir()
-	d := Open(root, "addr", "ns", "shim")
+	d := Open(root, "addr", "ns", "shim", "")
 	nop := func(string) error { return nil }
 	for _, id := range []string{"a", "b", "c"} {
 		if _, err := d.Reserve(id, 2, nop); err != nil {

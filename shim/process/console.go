@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/logs/jsonfile"
 )
 
 // consoleSocket is the --console-socket of a process with a terminal: the
@@ -90,7 +91,7 @@ type console struct {
 	closers   []io.Closer
 }
 
-func newConsole(ctx context.Context, master *os.File, s Stdio) (_ *console, err error) {
+func newConsole(ctx context.Context, master *os.File, s Stdio, logw *jsonfile.Writer) (_ *console, err error) {
 	c := &console{master: master}
 	defer func() {
 		if err != nil {
@@ -112,23 +113,33 @@ func newConsole(ctx context.Context, master *os.File, s Stdio) (_ *console, err 
 			src.Close()
 		}()
 	}
+	if s.Stdout == "" && logw == nil {
+		return c, nil
+	}
+	// The terminal's output, to the client and the log (as stdout: a
+	// terminal has no stderr of its own).
+	var dst io.WriteCloser
+	var to io.Writer
 	if s.Stdout != "" {
-		dst, err := openOutput(s.Stdout)
-		if err != nil {
+		if dst, err = openOutput(s.Stdout); err != nil {
 			return nil, err
 		}
-		c.copiers.Add(1)
-		go func() {
-			defer c.copiers.Done()
-			buf := make([]byte, 32<<10)
-			_, err := io.CopyBuffer(dst, master, buf)
-			// EIO is how a master reads once every slave is closed.
-			if err != nil && !errors.Is(err, unix.EIO) && !errors.Is(err, os.ErrClosed) {
-				log.G(ctx).WithError(err).Warn("copy terminal output")
-			}
-			dst.Close()
-		}()
+		to = dst
 	}
+	var logs *jsonfile.Stream
+	if logw != nil {
+		logs = logw.Stream("stdout")
+	}
+	c.copiers.Add(1)
+	go func() {
+		defer c.copiers.Done()
+		if err := copyOutput(ctx, "terminal output", master, to, logs); err != nil {
+			log.G(ctx).WithError(err).Warn("copy terminal output")
+		}
+		if dst != nil {
+			dst.Close()
+		}
+	}()
 	return c, nil
 }
 

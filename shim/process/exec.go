@@ -47,7 +47,7 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 		return err
 	}
 	p := e.parent
-	pio, sock, err := startIO(ctx, e.id, p.ns, e.stdio, p.ioUID, p.ioGID, p.reaper)
+	pio, sock, err := startIO(ctx, e.id, p.ns, e.stdio, p.ioUID, p.ioGID, p.reaper, nil)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (e *Exec) Start(ctx context.Context) (err error) {
 		}
 		return runtimeErr(err)
 	}
-	if e.io, e.console, err = finishIO(ctx, pio, sock, e.stdio); err != nil {
+	if e.io, e.console, err = finishIO(ctx, pio, sock, e.stdio, nil); err != nil {
 		proc.Signal(syscall.SIGKILL)
 		if pio != nil {
 			pio.Close()

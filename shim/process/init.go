@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/logs/jsonfile"
 )
 
 // CreateConfig is what Create needs to make a container.
@@ -37,14 +38,18 @@ type CreateConfig struct {
 type Init struct {
 	lifecycle
 	id, bundle, rootfs, ns string
-	stdio                  Stdio
-	ioUID, ioGID           int
-	runtime                string // FindRuntime's, for exec too
-	reaper                 Reaper
-	container              *libcontainer.Container
-	pid                    int
-	io                     procIO
-	console                *console
+	// root is libcontainer's state root of the container.
+	root         string
+	stdio        Stdio
+	ioUID, ioGID int
+	runtime      string // FindRuntime's, for exec too
+	reaper       Reaper
+	container    *libcontainer.Container
+	pid          int
+	io           procIO
+	console      *console
+	// log is the container's json-file log, when its spec asks for one.
+	log *jsonfile.Writer
 }
 
 // Create mounts the rootfs, makes the container with libcontainer and
@@ -53,7 +58,7 @@ type Init struct {
 // create. On failure nothing is left: no mount, no container, no pipes.
 func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error) {
 	p := &Init{
-		lifecycle: newLifecycle(initCreated{}), id: cfg.ID, bundle: cfg.Bundle, ns: cfg.Namespace,
+		lifecycle: newLifecycle(initCreated{}), id: cfg.ID, bundle: cfg.Bundle, ns: cfg.Namespace, root: cfg.Root,
 		stdio: cfg.Stdio, ioUID: cfg.IoUID, ioGID: cfg.IoGID, runtime: cfg.Runtime, reaper: r,
 	}
 	if len(cfg.Rootfs) > 0 {
@@ -73,7 +78,17 @@ func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error
 			}
 		}()
 	}
-	pio, sock, err := startIO(ctx, cfg.ID, cfg.Namespace, cfg.Stdio, cfg.IoUID, cfg.IoGID, r)
+	if p.log, err = openLog(cfg.Bundle); err != nil {
+		return nil, err
+	}
+	if p.log != nil {
+		defer func() {
+			if err != nil {
+				p.log.Close()
+			}
+		}()
+	}
+	pio, sock, err := startIO(ctx, cfg.ID, cfg.Namespace, cfg.Stdio, cfg.IoUID, cfg.IoGID, r, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +120,15 @@ func Create(ctx context.Context, cfg CreateConfig, r Reaper) (_ *Init, err error
 			c.Delete(context.WithoutCancel(ctx), true, warnLog{ctx})
 		}
 	}()
-	if p.io, p.console, err = finishIO(ctx, pio, sock, cfg.Stdio); err != nil {
+	if p.io, p.console, err = finishIO(ctx, pio, sock, cfg.Stdio, p.log); err != nil {
 		if pio != nil {
 			pio.Close()
 		}
 		return nil, err
 	}
-	// A handle of our own, loaded from the state: the one Create returns
-	// would reap init itself (exec.Cmd.Wait) on a forced delete, and the
-	// shim's reaper owns that.
-	if p.container, err = libcontainer.Load(cfg.Root, cfg.ID); err != nil {
-		p.io.Close()
-		return nil, runtimeErr(err)
-	}
+	// A handle of our own: the one Create returns would reap init itself
+	// (exec.Cmd.Wait) on a forced delete, and the shim's reaper owns that.
+	p.container = c.Unowned()
 	p.pid = p.container.InitPid()
 	if err := writePidFile(filepath.Join(cfg.Bundle, "init.pid"), p.pid); err != nil {
 		log.G(ctx).WithError(err).Warn("record init pid")
@@ -190,6 +201,13 @@ func (p *Init) Kill(ctx context.Context, sig uint32, all bool) error {
 		if !all {
 			return fmt.Errorf("%w: process already finished", errdefs.ErrNotFound)
 		}
+	}
+	// The runtime state removed behind the shim's back (`berth-runtime
+	// delete --force`, which also kills the processes): the container is
+	// gone, as runc's shim reports it, even before its init is reaped;
+	// the reaper still publishes the exit.
+	if _, err := libcontainer.Load(p.root, p.id); errors.Is(err, libcontainer.ErrNotExist) {
+		return fmt.Errorf("%w: container %s: its runtime state was removed outside the shim: %w", errdefs.ErrNotFound, p.id, err)
 	}
 	var err error
 	if all {
@@ -265,6 +283,11 @@ func (p *Init) Delete(ctx context.Context) error {
 		return runtimeErr(err)
 	}
 	drainAndClose(ctx, p.id, p.io)
+	if p.log != nil {
+		if err := p.log.Close(); err != nil {
+			log.G(ctx).WithError(err).WithField("id", p.id).Warn("close the container's log")
+		}
+	}
 	if p.rootfs != "" {
 		if err := mount.UnmountRecursive(p.rootfs, 0); err != nil {
 			return fmt.Errorf("unmount rootfs of %s: %w", p.id, err)
@@ -303,5 +326,9 @@ func (p *Init) NewExec(id string, spec *specs.Process, s Stdio) (*Exec, error) {
 	if spec == nil || len(spec.Args) == 0 {
 		return nil, fmt.Errorf("%w: exec %s: no process args", errdefs.ErrInvalidArgument, id)
 	}
+	// The request's terminal wins over the spec's, as with containerd's
+	// runc shim: the stdio (a console socket, or pipes) follows the
+	// request, and the process must expect what it gets.
+	spec.Terminal = s.Terminal
 	return &Exec{lifecycle: newLifecycle(execCreated{}), id: id, parent: p, spec: spec, stdio: s}, nil
 }

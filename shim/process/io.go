@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthrt/berth/logs/jsonfile"
 )
 
 // Stdio names the client's ends of a process's standard streams, as the
@@ -50,15 +52,19 @@ type pipeIO struct {
 	stdinHold *os.File
 	copiers   sync.WaitGroup // output copies, done when the process side is closed
 	logger    *loggerProc
+	// log is the container's json-file log (an init's, when its spec
+	// asks for one): every output copy also writes there.
+	log       *jsonfile.Writer
 	closeOnce sync.Once
 	closers   []io.Closer
 }
 
 // newPipeIO opens the client's ends and starts the copies. uid and gid,
 // when not -1, own the pipes, so that a process in a user namespace can
-// reopen /proc/self/fd/1.
-func newPipeIO(ctx context.Context, id, ns string, s Stdio, uid, gid int, r Reaper) (_ *pipeIO, err error) {
-	p := &pipeIO{}
+// reopen /proc/self/fd/1. With logw, the output also goes to that log,
+// whatever the client's ends are (none at all included).
+func newPipeIO(ctx context.Context, id, ns string, s Stdio, uid, gid int, r Reaper, logw *jsonfile.Writer) (_ *pipeIO, err error) {
+	p := &pipeIO{log: logw}
 	defer func() {
 		if err != nil {
 			p.closeProc()
@@ -99,6 +105,11 @@ func (p *pipeIO) copyTo(ctx context.Context, s Stdio, uid, gid int) error {
 	}
 	for i, path := range []string{s.Stdout, s.Stderr} {
 		if path == "" {
+			if p.log != nil {
+				if err := p.copyOut(ctx, i+1, nil, uid, gid); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		dst, err := openOutput(path)
@@ -136,26 +147,40 @@ func (p *pipeIO) copyToFile(ctx context.Context, path, stdin string, uid, gid in
 	return nil
 }
 
-// copyOut makes the pipe for stream i (1 or 2) and copies it to dst until
-// every writer in the container has closed it.
+// copyOut makes the pipe for stream i (1 or 2) and copies it to dst
+// (nil: none) and the log until every writer in the container has closed
+// it.
 func (p *pipeIO) copyOut(ctx context.Context, i int, dst io.WriteCloser, uid, gid int) error {
 	r, w, err := pipe(uid, gid)
 	if err != nil {
 		return err
 	}
 	p.proc[i] = w
+	name := streamNames[i]
+	var logs *jsonfile.Stream
+	if p.log != nil {
+		logs = p.log.Stream(name)
+	}
+	var to io.Writer
+	if dst != nil {
+		to = dst
+	}
 	p.copiers.Add(1)
 	go func() {
 		defer p.copiers.Done()
-		buf := make([]byte, 32<<10)
-		if _, err := io.CopyBuffer(dst, r, buf); err != nil && !errors.Is(err, os.ErrClosed) {
-			log.G(ctx).WithError(err).Warnf("copy stream %d", i)
+		if err := copyOutput(ctx, name, r, to, logs); err != nil {
+			log.G(ctx).WithError(err).Warn("copy output")
 		}
 		r.Close()
-		dst.Close()
+		if dst != nil {
+			dst.Close()
+		}
 	}()
 	return nil
 }
+
+// streamNames are the log's names of the streams by fd.
+var streamNames = [3]string{"stdin", "stdout", "stderr"}
 
 // copyIn copies the client's stdin fifo into the process's stdin pipe and
 // closes the pipe at the fifo's EOF: that is how a process sees stdin end.

@@ -41,9 +41,20 @@ func (p *pipeIO) startLogger(ctx context.Context, id, ns string, u *url.URL, uid
 		if err != nil {
 			return err
 		}
-		p.proc[i] = w
 		readEnds = append(readEnds, rd)
 		closeAfter = append(closeAfter, rd)
+		if p.log != nil {
+			// The container's log too: the process writes to a pipe of
+			// the shim's, which copies to the log and the driver. The
+			// driver is waited for, however slow (it is not a client
+			// that may have gone: blockingWriter hides the deadline).
+			if err := p.copyOut(ctx, i, blockingWriter{w}, uid, gid); err != nil {
+				w.Close()
+				return err
+			}
+			continue
+		}
+		p.proc[i] = w
 	}
 	ready, readyW, err := os.Pipe()
 	if err != nil {
@@ -99,3 +110,7 @@ func (l *loggerProc) stop() {
 		l.proc.Kill()
 	}
 }
+
+// blockingWriter hides its file's write deadline, so that copyOutput
+// waits for it as long as it takes.
+type blockingWriter struct{ io.WriteCloser }

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/logs/jsonfile"
 	"github.com/berthrt/berth/shim/reaper"
 )
 
@@ -81,18 +82,18 @@ func (r *exitRecord) wait(ctx context.Context) error {
 
 // startIO makes a process's stdio: a console socket for a terminal
 // (libcontainer makes the pty in the container), else pipes.
-func startIO(ctx context.Context, id, ns string, s Stdio, uid, gid int, r Reaper) (*pipeIO, *consoleSocket, error) {
+func startIO(ctx context.Context, id, ns string, s Stdio, uid, gid int, r Reaper, logw *jsonfile.Writer) (*pipeIO, *consoleSocket, error) {
 	if s.Terminal {
 		sock, err := newConsoleSocket()
 		return nil, sock, err
 	}
-	pio, err := newPipeIO(ctx, id, ns, s, uid, gid, r)
+	pio, err := newPipeIO(ctx, id, ns, s, uid, gid, r, logw)
 	return pio, nil, err
 }
 
 // finishIO is the second half of startIO, once libcontainer has started
 // the process: take the pty and start copying, or drop the pipe ends.
-func finishIO(ctx context.Context, pio *pipeIO, sock *consoleSocket, s Stdio) (procIO, *console, error) {
+func finishIO(ctx context.Context, pio *pipeIO, sock *consoleSocket, s Stdio, logw *jsonfile.Writer) (procIO, *console, error) {
 	if sock == nil {
 		pio.Started()
 		return pio, nil, nil
@@ -101,7 +102,7 @@ func finishIO(ctx context.Context, pio *pipeIO, sock *consoleSocket, s Stdio) (p
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := newConsole(ctx, master, s)
+	c, err := newConsole(ctx, master, s, logw)
 	if err != nil {
 		return nil, nil, err
 	}

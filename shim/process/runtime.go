@@ -1,11 +1,16 @@
 package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containerd/log"
 )
 
 // runtimeName is the binary whose `init` a container's processes start
@@ -40,6 +45,45 @@ func FindRuntime(name string) (string, error) {
 		return "", fmt.Errorf("runtime binary %s: %w", name, err)
 	}
 	return path, nil
+}
+
+// RuntimeFor returns the berth-runtime that containers start from, given
+// the runtime options: Berth's RuntimeBinary when set; else runc's
+// BinaryName when it names a berth-runtime; else FindRuntime's default.
+// A BinaryName that names no executable fails, as it fails runc's shim:
+// a configuration that names a runtime which is not there is a mistake to
+// report, not to paper over. One that names another runtime (runc, from a
+// configuration copied from runc's) is ignored: runc cannot be Berth's
+// init, and the shim runs containers itself.
+func RuntimeFor(ctx context.Context, runtimeBinary, binaryName string) (string, error) {
+	if runtimeBinary != "" || binaryName == "" {
+		return FindRuntime(runtimeBinary)
+	}
+	path, err := exec.LookPath(binaryName)
+	if err == nil {
+		path, err = filepath.Abs(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("runtime option BinaryName = %q: no such executable (install it, or remove the option): %w", binaryName, err)
+	}
+	if isBerthRuntime(ctx, path) {
+		return path, nil
+	}
+	log.G(ctx).WithField("binary", path).Info("runtime option BinaryName names a runtime other than berth-runtime; ignored, containers start from berth-runtime")
+	return FindRuntime("")
+}
+
+// versionTimeout bounds `BINARY --version`: a binary that hangs is not a
+// berth-runtime.
+const versionTimeout = 5 * time.Second
+
+// isBerthRuntime reports whether path is a berth-runtime, by the first
+// word of its `--version` (runc prints "runc version ...").
+func isBerthRuntime(ctx context.Context, path string) bool {
+	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	return err == nil && strings.HasPrefix(string(out), runtimeName+" ")
 }
 
 func isExecutable(path string) bool {

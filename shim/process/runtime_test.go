@@ -1,6 +1,7 @@
 package process
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,48 @@ func TestFindRuntime(t *testing.T) {
 			t.Errorf("FindRuntime(%q) = %q, %v; want an error saying %q", tc.name, got, err, tc.err)
 		case tc.err == "" && (err != nil || got != tc.want):
 			t.Errorf("FindRuntime(%q) = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// runc's BinaryName: a berth-runtime it names is the runtime, another
+// runtime is ignored, and one that is not there fails.
+func TestRuntimeFor(t *testing.T) {
+	dir := t.TempDir()
+	onPath := filepath.Join(dir, "bin")
+	if err := os.Mkdir(onPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := func(name, version string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho '"+version+"'\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	berth := script("my-berth", "berth-runtime version test")
+	runc := script("runc", "runc version 1.1.5")
+	def := filepath.Join(onPath, runtimeName)
+	if err := os.WriteFile(def, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", onPath)
+	for _, tc := range []struct {
+		name, runtimeBinary, binaryName, want, err string
+	}{
+		{"neither", "", "", def, ""},
+		{"BinaryName a berth-runtime", "", berth, berth, ""},
+		{"BinaryName runc", "", runc, def, ""},
+		{"BinaryName missing", "", "/no/such/runc", "", "BinaryName"},
+		{"BinaryName missing on PATH", "", "no-such-runc", "", "no such executable"},
+		{"RuntimeBinary wins", berth, "/no/such/runc", berth, ""},
+	} {
+		got, err := RuntimeFor(context.Background(), tc.runtimeBinary, tc.binaryName)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tc.binaryName)):
+			t.Errorf("%s: RuntimeFor = %q, %v; want an error naming %s and saying %q", tc.name, got, err, tc.binaryName, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: RuntimeFor = %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
 }

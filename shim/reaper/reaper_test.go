@@ -54,9 +54,11 @@ func TestExitBeforeTrack(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // exited and signalled by now
-	r.Kick()
-	time.Sleep(50 * time.Millisecond)
+	waitZombie(t, cmd.Process.Pid)
+	r.pass() // what the SIGCHLD of its exit makes the reaper do
+	if st := procState(cmd.Process.Pid); !strings.Contains(st, "zombie") {
+		t.Fatalf("the untracked child was reaped while the reaper was held (state %s)", st)
+	}
 	ch := make(chan Exit, 1)
 	r.Track(cmd.Process.Pid, func(e Exit) { ch <- e })
 	release()
@@ -76,9 +78,8 @@ func TestHoldLeavesUntrackedChildren(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	r.Kick()
-	time.Sleep(50 * time.Millisecond)
+	waitZombie(t, cmd.Process.Pid)
+	r.pass()
 	err := cmd.Wait()
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 4 {
 		t.Fatalf("exec.Cmd.Wait of an untracked child under a hold: %v, state %v", err, cmd.ProcessState)
@@ -110,6 +111,18 @@ func TestReapsOrphans(t *testing.T) {
 			t.Fatalf("orphan %d was not reaped (state %s)", orphan, procState(orphan))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitZombie waits until pid has exited and waits to be reaped.
+func waitZombie(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(procState(pid), "zombie") {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is not a zombie within 10s (state %s)", pid, procState(pid))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

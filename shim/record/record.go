@@ -7,10 +7,12 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/berthrt/berth/shim/reaper"
 )
@@ -92,15 +94,19 @@ var groupAnnotations = []string{
 // GroupOf reads the grouping annotation from the bundle's config.json;
 // without one, the group is the container's id and annotated is false.
 func GroupOf(bundle, id string) (group string, annotated bool, err error) {
-	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return "", false, fmt.Errorf("read the bundle's config: %w", err)
 	}
-	defer f.Close()
+	// The usual case, a container without one, is told without decoding
+	// the spec (every shim start runs this).
+	if !slices.ContainsFunc(groupAnnotations, func(a string) bool { return bytes.Contains(b, []byte(a)) }) {
+		return id, false, nil
+	}
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
 	}
-	if err := json.NewDecoder(f).Decode(&spec); err != nil {
+	if err := json.Unmarshal(b, &spec); err != nil {
 		return "", false, fmt.Errorf("read the bundle's config: %w", err)
 	}
 	for _, a := range groupAnnotations {
@@ -131,4 +137,25 @@ func Group(bundle, id string) (string, error) {
 	}
 	group, _, err := GroupOf(bundle, id)
 	return group, err
+}
+
+// packFile, in a bundle, names the shared shims' state (shim/pack) the
+// container was packed into: its path depends on the runtime options
+// that `shim start` was given, which `shim delete` is not.
+const packFile = "berth-shim-pack"
+
+// WritePack records the shared shims' state the bundle's container was
+// packed into.
+func WritePack(bundle, dir string) error {
+	if err := os.WriteFile(filepath.Join(bundle, packFile), []byte(dir), 0o644); err != nil {
+		return fmt.Errorf("record the shared shim: %w", err)
+	}
+	return nil
+}
+
+// Pack is the shared shims' state the container in bundle was packed
+// into; ok is false when it was not packed.
+func Pack(bundle string) (dir string, ok bool) {
+	b, err := os.ReadFile(filepath.Join(bundle, packFile))
+	return string(b), err == nil && len(b) > 0
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthrt/berth/libcontainer/cgroups"
 	"github.com/berthrt/berth/shim/process"
@@ -22,6 +21,9 @@ type container struct {
 	id     string
 	bundle string
 	init   *process.Init
+	// exits is the init as the ordering of exits sees it: init itself,
+	// but for tests.
+	exits initExits
 	// killAllOnExit is set when the container shares a pid namespace:
 	// its init's exit does not take the other processes down with it.
 	killAllOnExit bool
@@ -38,25 +40,39 @@ type container struct {
 	oomStop func() // ends the OOM watch once its events are queued
 }
 
+// initExits is what the ordering of exits needs of a container's init.
+type initExits interface {
+	// SetExited records the init's exit; false when nobody waits for it
+	// any more (deleted).
+	SetExited(e process.Exit) bool
+	// KillAll kills what is left in the container once the init exited.
+	KillAll() error
+}
+
+// execProcess is what starting an exec'd process and ordering its exit
+// need of it (process.Exec).
+type execProcess interface {
+	ID() string
+	Pid() int
+	Start(ctx context.Context) error
+	SetExited(e process.Exit) bool
+}
+
 func newContainer(id, bundle string, p *process.Init) *container {
-	c := &container{id: id, bundle: bundle, init: p, execs: map[string]*process.Exec{}, reserved: map[string]bool{}}
-	if spec, err := p.Container().Spec(); err == nil {
-		c.killAllOnExit = !ownPidNamespace(spec)
-	}
-	c.oomStop = func() {}
+	c := newContainerOf(id, bundle, p)
+	c.init = p
+	// From the state, not the spec: reading config.json again costs a
+	// whole decode on every create.
+	c.killAllOnExit = p.Container().State().SharedPidNS
 	return c
 }
 
-func ownPidNamespace(s *specs.Spec) bool {
-	if s.Linux == nil {
-		return false
+// newContainerOf is a container whose init's exits go through exits.
+func newContainerOf(id, bundle string, exits initExits) *container {
+	return &container{
+		id: id, bundle: bundle, exits: exits, execs: map[string]*process.Exec{}, reserved: map[string]bool{},
+		oomStop: func() {},
 	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.PIDNamespace && ns.Path == "" {
-			return true
-		}
-	}
-	return false
 }
 
 // process returns the init for "" or the exec with that id.
@@ -153,7 +169,7 @@ func (c *container) initExit(e process.Exit) bool {
 // watchOOM queues a TaskOOM for each OOM of the container's cgroup. A
 // host without the memory controller has no OOM events; that is logged.
 func (c *container) watchOOM(ctx context.Context, publish func(any), event func() any) {
-	cg, err := cgroups.Load(c.init.Container().State().CgroupPath)
+	cg, err := c.init.Container().Cgroup()
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", c.id).Warn("no OOM events: cannot load the cgroup")
 		return

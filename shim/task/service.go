@@ -8,6 +8,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -45,16 +46,19 @@ var (
 // of its group.
 type service struct {
 	ctx      context.Context
-	reaper   *reaper.Reaper
+	reaper   exitReaper
 	events   *eventQueue
 	shutdown shutdown.Service
+	// afterFunc runs f after d, as time.AfterFunc (tests use a clock of
+	// their own).
+	afterFunc func(d time.Duration, f func())
 
 	// idle trims the process's memory when no request is in flight.
 	idle *idle.Trimmer
 	// packed says this shim serves a slot of shared shims (shim/pack):
 	// packs and slot are where its containers are counted.
 	packed bool
-	packs  pack.Dir
+	packs  slots
 	slot   int
 
 	mu         sync.Mutex
@@ -67,6 +71,22 @@ type service struct {
 	lingerGen uint64
 }
 
+// exitReaper is what the service needs of the shim's reaper
+// (shim/reaper): the one owner of exit statuses.
+type exitReaper interface {
+	// Hold keeps untracked children unreaped until release is called.
+	Hold() (release func())
+	Track(pid int, onExit func(reaper.Exit))
+	Untrack(pid int)
+}
+
+// slots is what a shared shim needs of its namespace's packing state
+// (shim/pack).
+type slots interface {
+	Release(slot int, id string, alive func(group string) bool) error
+	Vacate(slot int) (bool, error)
+}
+
 // trimAfter is how long the shim waits without requests before it gives
 // memory back (shim/idle): long enough that the requests of one create,
 // start or exec arrive within it, short against a container's life.
@@ -77,9 +97,11 @@ const trimAfter = 500 * time.Millisecond
 const vacateRetry = 10 * time.Second
 
 // UnaryServerInterceptor makes pkg/shim tell the trimmer about every
-// request. Wait blocks for as long as the process runs: not work.
+// request (Wait blocks for as long as the process runs: not work), and
+// turns a panic while serving a request into that request's failure
+// (recoverPanics).
 func (s *service) UnaryServerInterceptor() ttrpc.UnaryServerInterceptor {
-	return s.idle.Interceptor()
+	return chainInterceptors(s.idle.Interceptor(), recoverPanics)
 }
 
 // New makes the task service. The shim's reaper is started here: the
@@ -92,6 +114,7 @@ func New(ctx context.Context, publisher shim.Publisher, sd shutdown.Service) (ta
 		shutdown:   sd,
 		containers: map[string]*container{},
 		idle:       idle.New(trimAfter, "/containerd.task.v3.Task/Wait"),
+		afterFunc:  func(d time.Duration, f func()) { time.AfterFunc(d, f) },
 	}
 	s.packs, s.slot, s.packed = pack.FromEnv()
 	process.WarmSpawn()
@@ -171,7 +194,7 @@ func (s *service) create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*co
 	if err := options.Write(r.Bundle, opts); err != nil {
 		return nil, err
 	}
-	runtimeBin, err := process.FindRuntime(opts.RuntimeBinary)
+	runtimeBin, err := process.RuntimeFor(ctx, opts.RuntimeBinary, opts.BinaryName)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errdefs.ErrFailedPrecondition, err)
 	}
@@ -236,25 +259,37 @@ func (s *service) startInit(ctx context.Context, c *container) error {
 	return nil
 }
 
-func (s *service) startExec(ctx context.Context, c *container, e *process.Exec) error {
+func (s *service) startExec(ctx context.Context, c *container, e execProcess) error {
 	if err := c.beginExec(); err != nil {
 		return err
 	}
 	release := s.reaper.Hold()
 	defer release()
-	err := e.Start(ctx)
+	// Settled even when Start panics (recoverPanics fails the request and
+	// the shim carries on): an exec that beginExec counted and nothing
+	// settled would hold the init's exit back for good.
+	err := errExecStartPanicked
+	defer func() { s.settleExecStart(c, e, err) }()
+	err = e.Start(ctx)
+	return err
+}
+
+// errExecStartPanicked stands for the result of a Start that panicked.
+var errExecStartPanicked = errors.New("exec start panicked")
+
+// settleExecStart accounts for an exec's start: one that never started
+// gets no exit, one that did is tracked until it exits.
+func (s *service) settleExecStart(c *container, e execProcess, err error) {
 	if e.Pid() == 0 {
-		// Never started: no exit will come for it.
 		if pending := c.endExec(); pending != nil {
 			s.publishInitExit(c, *pending)
 		}
-		return err
+		return
 	}
 	if err == nil {
 		s.send(&eventstypes.TaskExecStarted{ContainerID: c.id, ExecID: e.ID(), Pid: uint32(e.Pid())})
 	}
 	s.reaper.Track(e.Pid(), func(x reaper.Exit) { s.onExecExit(c, e, x) })
-	return err
 }
 
 // onInitExit runs on the reaper's goroutine when a container's init is
@@ -263,7 +298,7 @@ func (s *service) onInitExit(c *container, e reaper.Exit) {
 	if c.killAllOnExit {
 		// Without a pid namespace of its own, the init's children live
 		// on; they die with the container, as with runc.
-		if err := c.init.KillAll(); err != nil {
+		if err := c.exits.KillAll(); err != nil {
 			log.G(s.ctx).WithError(err).WithField("id", c.id).Warn("kill the processes left after init exited")
 		}
 	}
@@ -272,7 +307,7 @@ func (s *service) onInitExit(c *container, e reaper.Exit) {
 	}
 }
 
-func (s *service) onExecExit(c *container, e *process.Exec, x reaper.Exit) {
+func (s *service) onExecExit(c *container, e execProcess, x reaper.Exit) {
 	if e.SetExited(x) {
 		s.send(&eventstypes.TaskExit{
 			ContainerID: c.id, ID: e.ID(), Pid: uint32(x.Pid), ExitStatus: uint32(x.Status), ExitedAt: protobuf.ToTimestamp(x.At),
@@ -285,10 +320,17 @@ func (s *service) onExecExit(c *container, e *process.Exec, x reaper.Exit) {
 
 // publishInitExit records the init's exit (Wait returns, State says
 // stopped), keeps it in the bundle for `shim delete`, and publishes it
-// after any OOM that caused it.
+// after any OOM that caused it and after the output reached the
+// container's log (bounded), so that `logs -f`, which ends on the exit,
+// misses no line.
 func (s *service) publishInitExit(c *container, e reaper.Exit) {
 	c.oomStop()
-	if !c.init.SetExited(e) {
+	if c.init != nil {
+		if err := c.init.WaitLogged(s.ctx); err != nil {
+			log.G(s.ctx).WithError(err).WithField("id", c.id).Warn("the exit is published before all output reached the container's log")
+		}
+	}
+	if !c.exits.SetExited(e) {
 		return
 	}
 	if err := record.WriteExit(c.bundle, e); err != nil {
@@ -344,6 +386,9 @@ func (s *service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 
 // Exec records a process to run in the container; Start runs it.
 func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*ptypes.Empty, error) {
+	if execHook != nil {
+		execHook(execHookRequest{ID: r.ID, ExecID: r.ExecID})
+	}
 	c, err := s.get(r.ID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -497,7 +542,7 @@ func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*pt
 		return &ptypes.Empty{}, nil
 	}
 	if s.packed && linger > 0 {
-		time.AfterFunc(linger, func() { s.leaveUnlessUsed(gen) })
+		s.afterFunc(linger, func() { s.leaveUnlessUsed(gen) })
 		return &ptypes.Empty{}, nil
 	}
 	s.leave(ctx)
@@ -526,7 +571,7 @@ func (s *service) leave(ctx context.Context) {
 		} else if !vacated {
 			// If that container never arrives (containerd gave up on
 			// it), `shim delete` releases it: look again later.
-			time.AfterFunc(vacateRetry, func() { s.Shutdown(s.ctx, &taskAPI.ShutdownRequest{}) })
+			s.afterFunc(vacateRetry, func() { s.Shutdown(s.ctx, &taskAPI.ShutdownRequest{}) })
 			return
 		}
 	}

@@ -1,6 +1,8 @@
 // Package plugin registers the task service with containerd's plugin
 // registry, which pkg/shim serves over ttrpc. Importing it is what makes
-// a binary a Berth shim (cmd/shim does, for its side effect).
+// a binary serve Berth's task API: cmd/shim-server (the shim's server)
+// does, for its side effect; cmd/shim, the small binary containerd runs,
+// does not and hands every task call over to that server.
 package plugin
 
 import (
