@@ -26,6 +26,14 @@ func TestBerthCourse(t *testing.T) {
 			t.Skipf("no %s (busybox-static, util-linux): %v", tool, err)
 		}
 	}
+	// Registered first, so it runs last: the failures end the test's output,
+	// after every cleanup's (CI shows a failed test's last lines).
+	var report []string
+	t.Cleanup(func() {
+		if len(report) > 0 {
+			t.Logf("course.sh failed lines (again):\n%s", strings.Join(report, "\n"))
+		}
+	})
 	hub := registry.Start(t, registry.Options{})
 	const user, password = "student", "focal-course"
 	account := registry.Start(t, registry.Options{Users: map[string]string{user: password}})
@@ -64,7 +72,7 @@ func TestBerthCourse(t *testing.T) {
 	script.Stdout, script.Stderr = &out, &out
 	err := script.Run()
 	t.Logf("course.sh:\n%s", out.String())
-	report := courseFailures(out.String())
+	report = courseFailures(out.String())
 	for _, failure := range report {
 		t.Errorf("%s", failure)
 	}

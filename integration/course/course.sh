@@ -28,27 +28,32 @@ printf '#!/bin/sh\nexec %q --config %q "$@"\n' "$BERTH_BIN" "$BERTH_CONFIG" >"$W
 chmod +x "$WORKDIR/bin/berth"
 export PATH=$WORKDIR/bin:$PATH
 # -it needs a terminal: script(1) gives the line one, and types in what
-# the line pipes to it.
-on_tty() { script -qec "$1" /dev/null; }
+# the line pipes to it. script runs the line with $SHELL, which CI may not
+# set: dash, unlike bash, forks for the line's last command, so a plain
+# `timeout` there becomes a background process group of the terminal and
+# berth, setting raw mode, is stopped by SIGTTOU. Hence bash, and timeout
+# --foreground on every line that has the terminal.
+on_tty() { SHELL=/bin/bash script -qec "$1" /dev/null; }
 
 failed=0
 out=$WORKDIR/course.out
 # course LINE [PATTERN]: runs LINE in this shell (so `ct=$(...)` stays set);
 # it must exit 0 and, with PATTERN, print something matching it (grep -E).
 course() {
-	local line=$1 want=${2:-} rc=0
+	local line=$1 want=${2:-} rc=0 start=$SECONDS
 	eval "$line" >"$out" 2>&1 || rc=$?
+	local took=$((SECONDS - start))s
 	if ((rc == 0)) && [[ -n $want ]] && ! grep -Eq -- "$want" "$out"; then
 		rc=no-match
 	fi
 	if [[ $rc == 0 ]]; then
-		echo "ok   $line"
+		echo "ok   $line ($took)"
 	else
 		failed=1
 		if [[ $rc == no-match ]]; then
-			echo "FAIL $line (printed nothing matching /$want/)"
+			echo "FAIL $line (printed nothing matching /$want/, $took)"
 		else
-			echo "FAIL $line (exit $rc)"
+			echo "FAIL $line (exit $rc, $took)"
 		fi
 		sed 's/^/    /' "$out"
 	fi
@@ -106,10 +111,10 @@ course 'printf "echo in-the-container\nexit\n" | on_tty "berth run -it --rm ubun
 ## Attach/Exec
 # The keys are typed once berth has the terminal in raw mode: before that
 # the terminal itself takes Ctrl-Q (XON), as it would from a fast typist.
-course '{ sleep 2; printf "echo attached-\$((1+2))\n"; sleep 1; printf "\020\021"; } | on_tty "timeout -k 5 60 berth attach $bg"' # Ctrl-P Ctrl-Q detaches
+course '{ sleep 2; printf "echo attached-\$((1+2))\n"; sleep 1; printf "\020\021"; } | on_tty "timeout --foreground -k 5 60 berth attach $bg"' # Ctrl-P Ctrl-Q detaches
 course 'berth inspect --format "{{.State.Running}}" $bg' '^true$'
 course 'for i in $(seq 100); do berth logs $bg | grep -q attached-3 && break; sleep 0.1; done; berth logs $bg' 'attached-3'
-course '{ sleep 2; printf "\020\021"; } | on_tty "timeout -k 5 60 berth run -it --name detached ubuntu:focal"' # Ctrl-PQ
+course '{ sleep 2; printf "\020\021"; } | on_tty "timeout --foreground -k 5 60 berth run -it --name detached ubuntu:focal"' # Ctrl-PQ
 course 'berth inspect --format "{{.State.Running}}" detached' '^true$'
 course 'berth rm -f detached' '^detached$'
 course 'printf "ps aux\ntty\nexit\n" | on_tty "berth exec -it $bg /bin/sh"' '^/dev/pts/[0-9]'

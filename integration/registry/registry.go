@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,7 +75,7 @@ func Start(t testing.TB, opts Options) *Registry {
 		<-exited
 		if t.Failed() {
 			log, _ := os.ReadFile(logFile.Name())
-			t.Logf("registry log (last 4 KiB):\n%s", tail(log, 4096))
+			t.Logf("registry log, its warnings and errors (last 2 KiB):\n%s", tail(notable(log), 2048))
 		}
 	})
 	r := &Registry{Host: host, URL: "http://" + host}
@@ -156,6 +157,21 @@ func (r *Registry) waitReady(exited <-chan error, timeout time.Duration) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// notable keeps the registry log's lines that are neither access lines nor
+// info messages: a failed test's output is read from its end (CI shows the
+// last 12 KB), and one pull logs a dozen requests, which would push the
+// test's own failure out of sight.
+func notable(log []byte) []byte {
+	var kept []byte
+	for _, line := range bytes.SplitAfter(log, []byte("\n")) {
+		if bytes.Contains(line, []byte("level=info")) || bytes.Contains(line, []byte(`HTTP/1.1" `)) {
+			continue
+		}
+		kept = append(kept, line...)
+	}
+	return kept
 }
 
 func tail(b []byte, n int) []byte {
