@@ -66,7 +66,11 @@ func RuntimeFor(ctx context.Context, runtimeBinary, binaryName string) (string, 
 	if err != nil {
 		return "", fmt.Errorf("runtime option BinaryName = %q: no such executable (install it, or remove the option): %w", binaryName, err)
 	}
-	if isBerthRuntime(ctx, path) {
+	berth, err := isBerthRuntime(ctx, path)
+	if err != nil {
+		return "", fmt.Errorf("runtime option BinaryName = %q: %w", binaryName, err)
+	}
+	if berth {
 		return path, nil
 	}
 	log.G(ctx).WithField("binary", path).Info("runtime option BinaryName names a runtime other than berth-runtime; ignored, containers start from berth-runtime")
@@ -78,12 +82,21 @@ func RuntimeFor(ctx context.Context, runtimeBinary, binaryName string) (string, 
 const versionTimeout = 5 * time.Second
 
 // isBerthRuntime reports whether path is a berth-runtime, by the first
-// word of its `--version` (runc prints "runc version ...").
-func isBerthRuntime(ctx context.Context, path string) bool {
+// word of its `--version` (runc prints "runc version ..."). A binary whose
+// --version cannot be run, or fails, is an error, not "another runtime":
+// guessing would start the containers from a binary the configuration
+// did not name.
+func isBerthRuntime(ctx context.Context, path string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
-	return err == nil && strings.HasPrefix(string(out), runtimeName+" ")
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, path, "--version")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return false, fmt.Errorf("%s --version, which tells berth-runtime from other runtimes: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.HasPrefix(string(out), runtimeName+" "), nil
 }
 
 func isExecutable(path string) bool {

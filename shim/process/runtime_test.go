@@ -45,7 +45,8 @@ func TestFindRuntime(t *testing.T) {
 }
 
 // runc's BinaryName: a berth-runtime it names is the runtime, another
-// runtime is ignored, and one that is not there fails.
+// runtime is ignored, and one that is not there, or cannot say what it
+// is, fails.
 func TestRuntimeFor(t *testing.T) {
 	dir := t.TempDir()
 	onPath := filepath.Join(dir, "bin")
@@ -61,6 +62,10 @@ func TestRuntimeFor(t *testing.T) {
 	}
 	berth := script("my-berth", "berth-runtime version test")
 	runc := script("runc", "runc version 1.1.5")
+	broken := filepath.Join(dir, "broken-runtime")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho cannot >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	def := filepath.Join(onPath, runtimeName)
 	if err := os.WriteFile(def, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -74,6 +79,7 @@ func TestRuntimeFor(t *testing.T) {
 		{"BinaryName runc", "", runc, def, ""},
 		{"BinaryName missing", "", "/no/such/runc", "", "BinaryName"},
 		{"BinaryName missing on PATH", "", "no-such-runc", "", "no such executable"},
+		{"BinaryName whose --version fails", "", broken, "", "--version"},
 		{"RuntimeBinary wins", berth, "/no/such/runc", berth, ""},
 	} {
 		got, err := RuntimeFor(context.Background(), tc.runtimeBinary, tc.binaryName)
