@@ -7,6 +7,8 @@ package containers
 
 import (
 	"github.com/docker/go-units"
+
+	"github.com/berthrt/berth/health"
 )
 
 // Config is docker's container Config (api/types/container.Config): how
@@ -38,6 +40,11 @@ type Config struct {
 	// ExposedPorts are the image's EXPOSE and --expose ("80/tcp").
 	ExposedPorts map[string]struct{} `json:",omitempty"`
 	MacAddress   string              `json:",omitempty"`
+	// Healthcheck is the image's HEALTHCHECK with the --health-* flags
+	// over it (docker's merge); {"NONE"} for --no-healthcheck.
+	Healthcheck *health.Config `json:",omitempty"`
+	// Shell is the image's SHELL, which a CMD-SHELL health check runs in.
+	Shell []string `json:",omitempty"`
 }
 
 // HostConfig is docker's HostConfig: what the container gets from the

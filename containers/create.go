@@ -21,10 +21,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 	"github.com/docker/docker/pkg/namesgenerator"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/health"
 	"github.com/berthrt/berth/images"
 	"github.com/berthrt/berth/logs/jsonfile"
 	"github.com/berthrt/berth/restart"
@@ -117,9 +119,12 @@ func Create(ctx context.Context, client *containerd.Client, opts CreateOptions) 
 	if err != nil {
 		return Created{}, err
 	}
-	imgConfig, imageID, err := readImageConfig(ctx, image)
+	imgConfig, imgExt, imageID, err := readImageConfig(ctx, image)
 	if err != nil {
 		return Created{}, err
+	}
+	if err := health.Validate(cfg.Healthcheck); err != nil {
+		return Created{}, fmt.Errorf("create container: %w: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if unpacked, err := image.IsUnpacked(ctx, opts.Snapshotter); err != nil || !unpacked {
 		if err := image.Unpack(ctx, opts.Snapshotter); err != nil {
@@ -179,7 +184,7 @@ func Create(ctx context.Context, client *containerd.Client, opts CreateOptions) 
 	if err != nil {
 		return Created{}, err
 	}
-	labels, rec := metadata(name, cfg, hc, imgConfig, imageID)
+	labels, rec := metadata(name, cfg, hc, imgConfig, imgExt, imageID)
 	if len(mounted) > 0 {
 		labels[volumes.ContainerLabel] = volumeNames(mounted)
 		rec.Volumes = mounted
@@ -194,6 +199,10 @@ func Create(ctx context.Context, client *containerd.Client, opts CreateOptions) 
 	}
 	if opts.Runtime != "" {
 		newOpts = append(newOpts, containerd.WithRuntime(opts.Runtime, opts.RuntimeOptions))
+	}
+	if hcheck := rec.Config.Healthcheck; hcheck.Enabled() {
+		// What the restart monitor's prober runs (package health).
+		newOpts = append(newOpts, containerd.WithContainerExtension(health.ExtensionCheck, &health.Check{Config: *hcheck, Shell: rec.Config.Shell}))
 	}
 	c, err := client.NewContainer(ctx, id, append(newOpts,
 		containerd.WithNewSnapshot(id, image),
@@ -218,7 +227,7 @@ func Create(ctx context.Context, client *containerd.Client, opts CreateOptions) 
 // metadata is what berth records of a new container: its labels (docker's
 // name, the restart policy, the user's labels, the stop signal) and its
 // docker config.
-func metadata(name string, cfg Config, hc HostConfig, img ocispec.ImageConfig, imageID string) (map[string]string, *stored) {
+func metadata(name string, cfg Config, hc HostConfig, img ocispec.ImageConfig, ext dockerspec.DockerOCIImageConfigExt, imageID string) (map[string]string, *stored) {
 	labels := map[string]string{}
 	for k, v := range cfg.Labels {
 		labels[k] = v
@@ -233,7 +242,7 @@ func metadata(name string, cfg Config, hc HostConfig, img ocispec.ImageConfig, i
 	if cfg.StopSignal != "" {
 		labels[containerd.StopSignalLabel] = cfg.StopSignal
 	}
-	rec := &stored{Config: withImageConfig(cfg, img), HostConfig: hc, Created: time.Now().UTC(), ImageID: imageID}
+	rec := &stored{Config: withImageConfig(cfg, img, ext), HostConfig: hc, Created: time.Now().UTC(), ImageID: imageID}
 	if args := Command(cfg, img); len(args) > 0 {
 		if hc.Init != nil && *hc.Init {
 			args = append([]string{initPath, "--"}, args...)
@@ -245,8 +254,9 @@ func metadata(name string, cfg Config, hc HostConfig, img ocispec.ImageConfig, i
 
 // withImageConfig is cfg with what the image gives filled in, as docker's
 // daemon records it (inspect's .Config): the environment (the image's,
-// then the flags'), the command, entrypoint, working directory and user.
-func withImageConfig(cfg Config, img ocispec.ImageConfig) Config {
+// then the flags'), the command, entrypoint, working directory and user,
+// the health check (the flags' settings over the image's) and the shell.
+func withImageConfig(cfg Config, img ocispec.ImageConfig, ext dockerspec.DockerOCIImageConfigExt) Config {
 	env := img.Env
 	if len(env) == 0 {
 		env = []string{defaultPath}
@@ -267,7 +277,20 @@ func withImageConfig(cfg Config, img ocispec.ImageConfig) Config {
 	for path := range img.Volumes {
 		addVolume(&cfg, path)
 	}
+	cfg.Healthcheck = health.Merge(imageHealthcheck(ext.Healthcheck), cfg.Healthcheck)
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = ext.Shell
+	}
 	return cfg
+}
+
+// imageHealthcheck is an image's HEALTHCHECK as a health.Config.
+func imageHealthcheck(h *dockerspec.HealthcheckConfig) *health.Config {
+	if h == nil {
+		return nil
+	}
+	return &health.Config{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+		StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 }
 
 // mergeEnv is base with each NAME=VALUE of over replacing base's NAME or
@@ -399,21 +422,23 @@ func localImage(ctx context.Context, client *containerd.Client, ref string) (con
 	return nil, fmt.Errorf("image %s has no name berth can run it by: tag it first (berth tag): %w", ref, errdefs.ErrNotFound)
 }
 
-// readImageConfig reads the image's config for the host's platform.
-func readImageConfig(ctx context.Context, image containerd.Image) (ocispec.ImageConfig, string, error) {
+// readImageConfig reads the image's config for the host's platform, with
+// docker's extensions of it (HEALTHCHECK, SHELL).
+func readImageConfig(ctx context.Context, image containerd.Image) (ocispec.ImageConfig, dockerspec.DockerOCIImageConfigExt, string, error) {
+	var none dockerspec.DockerOCIImageConfigExt
 	desc, err := image.Config(ctx)
 	if err != nil {
-		return ocispec.ImageConfig{}, "", fmt.Errorf("image %s: find its config: %w", image.Name(), err)
+		return ocispec.ImageConfig{}, none, "", fmt.Errorf("image %s: find its config: %w", image.Name(), err)
 	}
 	blob, err := content.ReadBlob(ctx, image.ContentStore(), desc)
 	if err != nil {
-		return ocispec.ImageConfig{}, "", fmt.Errorf("image %s: read its config: %w", image.Name(), err)
+		return ocispec.ImageConfig{}, none, "", fmt.Errorf("image %s: read its config: %w", image.Name(), err)
 	}
-	var img ocispec.Image
+	var img dockerspec.DockerOCIImage
 	if err := json.Unmarshal(blob, &img); err != nil {
-		return ocispec.ImageConfig{}, "", fmt.Errorf("image %s: parse its config: %w", image.Name(), err)
+		return ocispec.ImageConfig{}, none, "", fmt.Errorf("image %s: parse its config: %w", image.Name(), err)
 	}
-	return img.Config, desc.Digest.String(), nil
+	return img.Config.ImageConfig, img.Config.DockerOCIImageConfigExt, desc.Digest.String(), nil
 }
 
 // newID is a docker container ID: 64 random hex digits whose short form

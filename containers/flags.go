@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 
+	"github.com/berthrt/berth/health"
 	"github.com/berthrt/berth/restart"
 )
 
@@ -48,6 +50,14 @@ type Flags struct {
 	Pull, CIDFile, ShmSize, Ipc, Pid, UTS   string
 	LogDriver                               string
 	LogOpts                                 []string
+
+	// The health check flags (parseHealth); zero values inherit the
+	// image's HEALTHCHECK.
+	HealthCmd                              string
+	HealthInterval, HealthTimeout          time.Duration
+	HealthStartPeriod, HealthStartInterval time.Duration
+	HealthRetries                          int
+	NoHealthcheck                          bool
 
 	// The network flags (parseNetwork); DefaultNetwork, berth.toml's,
 	// stands in for a missing --net (empty: DefaultNetwork).
@@ -94,6 +104,7 @@ func (f *Flags) Parse(image string, args []string) (Config, HostConfig, error) {
 		func() (err error) { hc.RestartPolicy, err = restartPolicy(f.Restart); return err },
 		func() (err error) { hc.LogConfig, err = parseLogConfig(f.LogDriver, f.LogOpts); return err },
 		func() error { return checkSecurityOpts(f.SecurityOpt) },
+		func() (err error) { cfg.Healthcheck, err = f.parseHealth(); return err },
 	}
 	for _, step := range steps {
 		if err = step(); err != nil {
@@ -114,6 +125,44 @@ func (f *Flags) Parse(image string, args []string) (Config, HostConfig, error) {
 		}
 	}
 	return cfg, hc, nil
+}
+
+// parseHealth is the health check the flags give, as docker's CLI makes
+// it: nil without any; {"NONE"} for --no-healthcheck, which no other
+// --health-* may join; else --health-cmd as a CMD-SHELL test and the
+// settings given (zero: the image's, see health.Merge).
+func (f *Flags) parseHealth() (*health.Config, error) {
+	given := f.HealthCmd != "" || f.HealthInterval != 0 || f.HealthTimeout != 0 || f.HealthStartPeriod != 0 ||
+		f.HealthStartInterval != 0 || f.HealthRetries != 0
+	if f.NoHealthcheck {
+		if given {
+			return nil, errors.New("--no-healthcheck conflicts with --health-* options")
+		}
+		return &health.Config{Test: []string{"NONE"}}, nil
+	}
+	if !given {
+		return nil, nil
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"--health-interval", f.HealthInterval}, {"--health-timeout", f.HealthTimeout}, {"--health-start-period", f.HealthStartPeriod}, {"--health-start-interval", f.HealthStartInterval}} {
+		if d.value < 0 {
+			return nil, fmt.Errorf("%s cannot be negative", d.flag)
+		}
+		if d.value != 0 && d.value < health.MinimumDuration {
+			return nil, fmt.Errorf("%s %v: cannot be less than %v", d.flag, d.value, health.MinimumDuration)
+		}
+	}
+	if f.HealthRetries < 0 {
+		return nil, errors.New("--health-retries cannot be negative")
+	}
+	cfg := &health.Config{Interval: f.HealthInterval, Timeout: f.HealthTimeout, StartPeriod: f.HealthStartPeriod,
+		StartInterval: f.HealthStartInterval, Retries: f.HealthRetries}
+	if f.HealthCmd != "" {
+		cfg.Test = []string{"CMD-SHELL", f.HealthCmd}
+	}
+	return cfg, nil
 }
 
 // parseEnv reads --env-file files, then -e values (later ones win in the

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -31,6 +32,10 @@ func TestParseFlagsRefusals(t *testing.T) {
 		{"restart count", Flags{Restart: "always:3"}, "a maximum retry count is allowed with on-failure only"},
 		{"restart and rm", Flags{Restart: "always", AutoRemove: true}, "conflicting options: --restart always and --rm"},
 		{"log driver", Flags{LogDriver: "syslog"}, "want json-file or none"},
+		{"no-healthcheck and health-cmd", Flags{NoHealthcheck: true, HealthCmd: "true"}, "--no-healthcheck conflicts with --health-* options"},
+		{"negative health interval", Flags{HealthInterval: -time.Second}, "--health-interval cannot be negative"},
+		{"health timeout under 1ms", Flags{HealthTimeout: time.Microsecond}, "--health-timeout 1µs: cannot be less than 1ms"},
+		{"negative health retries", Flags{HealthRetries: -1}, "--health-retries cannot be negative"},
 		{"log opt", Flags{LogOpts: []string{"tag=x"}}, "the json-file driver takes max-size and max-file"},
 		{"max-file without max-size", Flags{LogOpts: []string{"max-file=3"}}, "it needs max-size"},
 		{"security opt", Flags{SecurityOpt: []string{"apparmor=x"}}, "want seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges"},

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/health"
 )
 
 // Summary is one row of `ps`, with the field names of docker's ps
@@ -43,7 +44,7 @@ type ListOptions struct {
 	All bool
 	// Last lists the n newest containers (any state); 0: all.
 	Last int
-	// Filters are KEY=VALUE: status, name, id, label, exited.
+	// Filters are KEY=VALUE: status, name, id, label, exited, health.
 	Filters []string
 }
 
@@ -141,6 +142,7 @@ type filters struct {
 	status, names, ids []string
 	labels             []string
 	exited             []int
+	health             []string
 	statusGiven        bool
 }
 
@@ -149,7 +151,7 @@ func parseFilters(values []string) (*filters, error) {
 	for _, v := range values {
 		key, val, ok := strings.Cut(v, "=")
 		if !ok {
-			return nil, fmt.Errorf("invalid --filter %q: want KEY=VALUE (status, name, id, label, exited)", v)
+			return nil, fmt.Errorf("invalid --filter %q: want KEY=VALUE (status, name, id, label, exited, health)", v)
 		}
 		switch key {
 		case "status":
@@ -174,8 +176,15 @@ func parseFilters(values []string) (*filters, error) {
 				return nil, fmt.Errorf("invalid --filter exited=%s: want an exit code", val)
 			}
 			f.exited, f.statusGiven = append(f.exited, code), true
+		case "health":
+			switch val {
+			case health.Starting, health.Healthy, health.Unhealthy, health.None:
+			default:
+				return nil, fmt.Errorf("invalid --filter health=%s: want starting, healthy, unhealthy or none", val)
+			}
+			f.health = append(f.health, val)
 		default:
-			return nil, fmt.Errorf("invalid --filter %q: berth filters by status, name, id, label and exited", v)
+			return nil, fmt.Errorf("invalid --filter %q: berth filters by status, name, id, label, exited and health", v)
 		}
 	}
 	return f, nil
@@ -198,7 +207,8 @@ func (f *filters) keep(info containers.Container, s State) bool {
 	name := info.Labels[LabelName]
 	ok := anyOf(f.status, func(v string) bool { return v == s.Status }) &&
 		anyOf(f.names, func(v string) bool { return regexp.MustCompile(v).MatchString(name) }) &&
-		anyOf(f.ids, func(v string) bool { return strings.HasPrefix(info.ID, v) })
+		anyOf(f.ids, func(v string) bool { return strings.HasPrefix(info.ID, v) }) &&
+		anyOf(f.health, func(v string) bool { return v == healthStatus(s) })
 	for _, l := range f.labels {
 		k, v, hasValue := strings.Cut(l, "=")
 		got, present := info.Labels[k]
@@ -210,6 +220,15 @@ func (f *filters) keep(info containers.Container, s State) bool {
 		ok = ok && s.Status == "exited" && anyOf(toStrings(f.exited), func(v string) bool { return v == strconv.Itoa(s.ExitCode) })
 	}
 	return ok
+}
+
+// healthStatus is the container's health for ps --filter health: its
+// status, or none without a check.
+func healthStatus(s State) string {
+	if s.Health == nil {
+		return health.None
+	}
+	return s.Health.Status
 }
 
 func toStrings(ns []int) []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/docker/go-units"
 
+	"github.com/berthrt/berth/health"
 	"github.com/berthrt/berth/restart"
 )
 
@@ -28,6 +29,9 @@ type State struct {
 	Error      string
 	StartedAt  string
 	FinishedAt string
+	// Health is the health check's status; nil without a check, as in
+	// docker.
+	Health *health.Health `json:",omitempty"`
 }
 
 // zeroTime is docker's time for "never".
@@ -49,6 +53,20 @@ func tasks(ctx context.Context, client *containerd.Client) (map[string]*task.Pro
 // stateOf is a container's state: its task's when it has one, else what
 // its labels recorded of its last run.
 func stateOf(info containers.Container, t *task.Process) State {
+	s := taskState(info, t)
+	running := health.NoTask
+	switch {
+	case s.Paused:
+		running = health.Paused
+	case s.Running:
+		running = health.Running
+	}
+	s.Health = health.View(info, running, uint32(s.Pid))
+	return s
+}
+
+// taskState is stateOf less the health check's status.
+func taskState(info containers.Container, t *task.Process) State {
 	l := info.Labels
 	s := State{StartedAt: labelTime(l[restart.LabelStartedAt]), FinishedAt: labelTime(l[restart.LabelFinishedAt]), OOMKilled: l[restart.LabelOOMKilled] == "true"}
 	if t == nil {
@@ -85,7 +103,8 @@ func labelTime(v string) string {
 }
 
 // statusLine is docker's STATUS column: "Up 3 seconds", "Up 3 seconds
-// (Paused)", "Exited (0) 5 seconds ago", "Created".
+// (Paused)", "Up 3 seconds (healthy)", "Exited (0) 5 seconds ago",
+// "Created".
 func statusLine(s State, now time.Time) string {
 	since := func(ts string) string {
 		t, err := time.Parse(time.RFC3339Nano, ts)
@@ -96,6 +115,9 @@ func statusLine(s State, now time.Time) string {
 	}
 	switch s.Status {
 	case "running":
+		if s.Health != nil {
+			return "Up " + since(s.StartedAt) + " (" + s.Health.String() + ")"
+		}
 		return "Up " + since(s.StartedAt)
 	case "paused":
 		return "Up " + since(s.StartedAt) + " (Paused)"

@@ -25,8 +25,10 @@ type UpdateFlags struct {
 
 // Update changes container c's resource limits and restart policy, as
 // `docker update` does: in berth's record and the container's spec, and
-// in the running task's cgroup.
-func Update(ctx context.Context, c containerd.Container, f UpdateFlags) error {
+// in the running task's cgroup. Only those fields of the container's
+// record are written, so that what the restart monitor and the health
+// checks write meanwhile (labels, the health status) stays.
+func Update(ctx context.Context, client *containerd.Client, c containerd.Container, f UpdateFlags) error {
 	var want Resources
 	if err := f.parseResources(&want); err != nil {
 		return invalidArgument(err)
@@ -39,51 +41,18 @@ func Update(ctx context.Context, c containerd.Container, f UpdateFlags) error {
 		}
 		policy = &p
 	}
+	fields := []string{"spec", "extensions." + extensionConfig}
+	if policy != nil {
+		fields = append(fields, "labels."+restart.LabelPolicy)
+	}
 	var resources *specs.LinuxResources
-	err := c.Update(ctx, func(ctx context.Context, client *containerd.Client, info *containers.Container) error {
-		var rec stored
-		if err := readStored(*info, &rec); err != nil {
-			return err
-		}
-		r := &rec.HostConfig.Resources
-		mergeResources(r, want, f.Set)
-		if policy != nil {
-			if err := restart.CheckAutoRemove(policy.Policy(), rec.HostConfig.AutoRemove); err != nil {
-				return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
-			}
-			if err := restart.CheckPolicy(ctx, client, f.Address, policy.Policy()); err != nil {
-				return err
-			}
-			rec.HostConfig.RestartPolicy = *policy
-			info.Labels[restart.LabelPolicy] = policy.String()
-		}
-		opts, err := resourceOpts(*r)
-		if err != nil {
-			return err
-		}
-		spec, err := c.Spec(ctx)
-		if err != nil {
-			return fmt.Errorf("container %s: read its spec: %w", c.ID(), err)
-		}
-		fresh := &specs.LinuxResources{}
-		if spec.Linux.Resources != nil {
-			fresh.Devices = spec.Linux.Resources.Devices // the device rules are no limits of update's
-		}
-		spec.Linux.Resources = fresh
-		if err := oci.ApplyOpts(ctx, client, info, spec, opts...); err != nil {
-			return err
-		}
-		resources = spec.Linux.Resources
-		if info.Spec, err = typeurl.MarshalAny(spec); err != nil {
-			return fmt.Errorf("container %s: store its spec: %w", c.ID(), err)
-		}
-		ext, err := typeurl.MarshalAny(&rec)
-		if err != nil {
-			return fmt.Errorf("container %s: store its config: %w", c.ID(), err)
-		}
-		info.Extensions[extensionConfig] = ext
-		return nil
-	})
+	info, err := c.Info(ctx)
+	if err == nil {
+		resources, err = updateRecord(ctx, client, c, &info, f, want, policy)
+	}
+	if err == nil {
+		_, err = client.ContainerService().Update(ctx, info, fields...)
+	}
 	if err != nil {
 		return fmt.Errorf("update container %s: %w", c.ID(), err)
 	}
@@ -95,6 +64,52 @@ func Update(ctx context.Context, c containerd.Container, f UpdateFlags) error {
 		return fmt.Errorf("update the cgroup of container %s: %w", c.ID(), err)
 	}
 	return nil
+}
+
+// updateRecord changes info (berth's record, the spec, the policy's
+// label) as f says, and gives the task's new resources.
+func updateRecord(ctx context.Context, client *containerd.Client, c containerd.Container, info *containers.Container, f UpdateFlags, want Resources, policy *RestartPolicy) (*specs.LinuxResources, error) {
+	var rec stored
+	if err := readStored(*info, &rec); err != nil {
+		return nil, err
+	}
+	r := &rec.HostConfig.Resources
+	mergeResources(r, want, f.Set)
+	if policy != nil {
+		if err := restart.CheckAutoRemove(policy.Policy(), rec.HostConfig.AutoRemove); err != nil {
+			return nil, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+		}
+		if err := restart.CheckPolicy(ctx, client, f.Address, policy.Policy()); err != nil {
+			return nil, err
+		}
+		rec.HostConfig.RestartPolicy = *policy
+		info.Labels[restart.LabelPolicy] = policy.String()
+	}
+	opts, err := resourceOpts(*r)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: read its spec: %w", c.ID(), err)
+	}
+	fresh := &specs.LinuxResources{}
+	if spec.Linux.Resources != nil {
+		fresh.Devices = spec.Linux.Resources.Devices // the device rules are no limits of update's
+	}
+	spec.Linux.Resources = fresh
+	if err := oci.ApplyOpts(ctx, client, info, spec, opts...); err != nil {
+		return nil, err
+	}
+	if info.Spec, err = typeurl.MarshalAny(spec); err != nil {
+		return nil, fmt.Errorf("container %s: store its spec: %w", c.ID(), err)
+	}
+	ext, err := typeurl.MarshalAny(&rec)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: store its config: %w", c.ID(), err)
+	}
+	info.Extensions[extensionConfig] = ext
+	return spec.Linux.Resources, nil
 }
 
 // invalidArgument marks err, a bad flag value, as errdefs' kind with its

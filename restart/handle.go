@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/health"
 )
 
 // handle applies one event to w's container.
@@ -37,7 +38,12 @@ func (m *Monitor) handle(ctx context.Context, w *worker, ev event) {
 	case topicOOM:
 		setLabels(ctx, c, map[string]string{LabelOOMKilled: "true"})
 	case topicExit:
+		m.health.Stop(m.healthKey(w))
 		m.exited(ctx, w, c, labels, ev)
+	case topicPaused:
+		m.health.Stop(m.healthKey(w))
+	case topicResumed:
+		m.resumed(ctx, w, c, labels)
 	default:
 		m.reconcile(ctx, w, c, labels)
 	}
@@ -68,6 +74,7 @@ func (m *Monitor) started(ctx context.Context, w *worker, c containerd.Container
 		return // reported late or again (a shim retries what it publishes)
 	}
 	w.startedAt = ev.at
+	m.health.Start(ctx, m.healthKey(w), ev.pid, ev.at, health.Fresh)
 	if ev.pid != w.restartedPid {
 		w.backoff = Backoff{}
 		if recordedByUser(labels, ev.at) {
@@ -75,6 +82,29 @@ func (m *Monitor) started(ctx context.Context, w *worker, c containerd.Container
 		}
 	}
 	setLabels(ctx, c, map[string]string{LabelStartedAt: formatTime(ev.at), LabelExitCode: "", LabelOOMKilled: ""})
+}
+
+// resumed starts the health checks of a task that was paused again.
+func (m *Monitor) resumed(ctx context.Context, w *worker, c containerd.Container, labels map[string]string) {
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return // gone since: its exit stops the checks
+	}
+	m.health.Start(ctx, m.healthKey(w), task.Pid(), m.startTime(w, labels), health.Resumed)
+}
+
+// startTime is when w's running task started: as the monitor saw it, else
+// as berth recorded it.
+func (m *Monitor) startTime(w *worker, labels map[string]string) time.Time {
+	if !w.startedAt.IsZero() {
+		return w.startedAt
+	}
+	return ParseTime(labels[LabelStartedAt])
+}
+
+// healthKey is w's container for the probers.
+func (m *Monitor) healthKey(w *worker) health.Key {
+	return health.Key{Namespace: w.key.namespace, ID: w.key.id}
 }
 
 // userStartSlack is how long before its start event berth's record of a

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/berthrt/berth/health"
 )
 
 // The task events the monitor acts on.
@@ -20,6 +22,9 @@ const (
 	topicStart = "/tasks/start"
 	topicExit  = "/tasks/exit"
 	topicOOM   = "/tasks/oom"
+	// A paused task's health checks stop; they go on when it resumes.
+	topicPaused  = "/tasks/paused"
+	topicResumed = "/tasks/resumed"
 )
 
 // Monitor applies the restart policies of Berth's containers inside
@@ -34,8 +39,15 @@ const (
 // undoes what a user did meanwhile: a task someone else started or
 // deleted, a container someone removed, or the stopped-by-user label
 // each ends a pending restart.
+//
+// With health checks (WithHealth), the monitor also starts a container's
+// prober when its task starts, resumes or is found running at
+// containerd's start, and stops it when the task pauses or exits: the
+// events that drive the probers are the ones it already handles, in the
+// same order.
 type Monitor struct {
 	client *containerd.Client
+	health *health.Probers
 
 	mu      sync.Mutex
 	workers map[containerKey]*worker
@@ -66,7 +78,7 @@ type exitID struct {
 
 // event is a task event of one container, or the reconcile at start.
 type event struct {
-	topic string // topicStart, topicExit, topicOOM or "" for reconcile
+	topic string // topicStart, topicExit, topicOOM, topicPaused, topicResumed or "" for reconcile
 	pid   uint32
 	code  int
 	at    time.Time
@@ -81,14 +93,27 @@ func NewMonitor(client *containerd.Client) *Monitor {
 	return &Monitor{client: client, workers: map[containerKey]*worker{}}
 }
 
+// WithHealth has m run the health checks of the containers with probers.
+func (m *Monitor) WithHealth(probers *health.Probers) *Monitor {
+	m.health = probers
+	return m
+}
+
 // Run subscribes to task events, waits until containerd serves at
 // ttrpcAddress (when given: the tasks it starts publish their events
 // there), reconciles every Berth container once, then handles events until
 // ctx ends.
 func (m *Monitor) Run(ctx context.Context, ttrpcAddress string) error {
+	defer m.health.Wait()
 	defer m.running.Wait()
-	envelopes, errs := m.client.EventService().Subscribe(ctx,
-		fmt.Sprintf("topic==%q", topicStart), fmt.Sprintf("topic==%q", topicExit), fmt.Sprintf("topic==%q", topicOOM))
+	// Whatever ends Run ends the workers and probers it started.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var filters []string
+	for _, topic := range []string{topicStart, topicExit, topicOOM, topicPaused, topicResumed} {
+		filters = append(filters, fmt.Sprintf("topic==%q", topic))
+	}
+	envelopes, errs := m.client.EventService().Subscribe(ctx, filters...)
 	if ttrpcAddress != "" {
 		wctx, cancel := context.WithTimeout(ctx, serveTimeout)
 		err := waitServing(wctx, ttrpcAddress)
@@ -154,6 +179,10 @@ func (m *Monitor) dispatchEnvelope(ctx context.Context, env *events.Envelope) {
 	case *eventtypes.TaskStart:
 		id, ev.pid = e.ContainerID, e.Pid
 	case *eventtypes.TaskOOM:
+		id = e.ContainerID
+	case *eventtypes.TaskPaused:
+		id = e.ContainerID
+	case *eventtypes.TaskResumed:
 		id = e.ContainerID
 	case *eventtypes.TaskExit:
 		if e.ID != e.ContainerID {

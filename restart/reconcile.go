@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/health"
 )
 
 // reconcileAll queues the reconcile of every Berth container of every
@@ -62,8 +63,12 @@ func (m *Monitor) reconcile(ctx context.Context, w *worker, c containerd.Contain
 			log.G(ctx).WithError(err).Warn("berth restart monitor: reconcile: task status")
 			return
 		}
+		if status.Status == containerd.Running {
+			// Running since before containerd started: its checks go on.
+			m.health.Start(ctx, m.healthKey(w), task.Pid(), m.startTime(w, labels), health.Continue)
+		}
 		if status.Status != containerd.Stopped {
-			return // running, paused or created: nothing to do
+			return // running, paused or created: nothing more to do
 		}
 		exit := event{topic: topicExit, pid: task.Pid(), code: int(status.ExitStatus), at: status.ExitTime}
 		if labels[LabelFinishedAt] != formatTime(exit.at) {

@@ -149,12 +149,12 @@ func newUpdateCommand(g *globalOptions) *cobra.Command {
 	var f containers.UpdateFlags
 	var cmd *cobra.Command
 	cmd = g.containerCommand("update [OPTIONS] CONTAINER [CONTAINER...]", "Update the resource limits and restart policy of one or more containers",
-		func(ctx context.Context, _ *containerd.Client, c containerd.Container) error {
+		func(ctx context.Context, client *containerd.Client, c containerd.Container) error {
 			f.Set = map[string]bool{}
 			cmd.Flags().Visit(func(fl *pflag.Flag) { f.Set[fl.Name] = true })
 			f.PidsLimitSet = f.Set["pids-limit"]
 			f.Address = g.containerdAddress().Path
-			err := containers.Update(ctx, c, f)
+			err := containers.Update(ctx, client, c, f)
 			if errors.Is(err, errdefs.ErrInvalidArgument) {
 				return usageError{err}
 			}

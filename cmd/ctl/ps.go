@@ -52,7 +52,7 @@ func newPsCommand(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&o.latest, "latest", "l", false, "show the latest created container (includes all states)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "only display container IDs")
 	f.BoolVar(&o.noTrunc, "no-trunc", false, "don't truncate output")
-	f.StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output based on conditions (status, name, id, label, exited)")
+	f.StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output based on conditions (status, name, id, label, exited, health)")
 	f.StringVar(&o.format, "format", "", "format the output with a Go template")
 	return cmd
 }

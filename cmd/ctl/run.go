@@ -79,6 +79,13 @@ func addCreateFlags(fs *pflag.FlagSet, f *containers.Flags) {
 	fs.StringArrayVar(&f.AddHosts, "add-host", nil, "add a custom host-to-IP mapping (NAME:IP)")
 	fs.StringVar(&f.LogDriver, "log-driver", "json-file", "logging driver: json-file or none")
 	fs.StringArrayVar(&f.LogOpts, "log-opt", nil, "log driver options (max-size=SIZE, max-file=N)")
+	fs.StringVar(&f.HealthCmd, "health-cmd", "", "command to run to check health")
+	fs.DurationVar(&f.HealthInterval, "health-interval", 0, "time between running the check (ms|s|m|h) (default 0s: the image's, else 30s)")
+	fs.DurationVar(&f.HealthTimeout, "health-timeout", 0, "maximum time to allow one check to run (ms|s|m|h) (default 0s: the image's, else 30s)")
+	fs.DurationVar(&f.HealthStartPeriod, "health-start-period", 0, "start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&f.HealthStartInterval, "health-start-interval", 0, "time between running the check during the start period (ms|s|m|h) (default 0s: 5s)")
+	fs.IntVar(&f.HealthRetries, "health-retries", 0, "consecutive failures needed to report unhealthy (default 0: the image's, else 3)")
+	fs.BoolVar(&f.NoHealthcheck, "no-healthcheck", false, "disable any container-specified HEALTHCHECK")
 }
 
 // markSet notes the flags whose zero value differs from "not given".

@@ -1,11 +1,13 @@
-// Package plugin registers Berth's restart monitor (package restart) with
-// containerd's plugin registry. Berth's containerd (hack/containerd's
+// Package plugin registers Berth's restart monitor (package restart), with
+// the health checks it runs (package health), with containerd's plugin
+// registry. Berth's containerd (hack/containerd's
 // main) imports it for that; nothing else does.
 package plugin
 
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -14,6 +16,7 @@ import (
 	"github.com/containerd/plugin"
 	"github.com/containerd/plugin/registry"
 
+	"github.com/berthrt/berth/health"
 	"github.com/berthrt/berth/restart"
 )
 
@@ -31,16 +34,23 @@ func init() {
 			plugins.ServicePlugin,
 		},
 		InitFn: func(ic *plugin.InitContext) (any, error) {
-			ic.Meta.Capabilities = []string{"no", "always", "unless-stopped", "on-failure"}
+			ic.Meta.Capabilities = []string{"no", "always", "unless-stopped", "on-failure", "healthcheck"}
 			client, err := containerd.New("", containerd.WithInMemoryServices(ic))
 			if err != nil {
 				return nil, fmt.Errorf("berth restart monitor: a client of containerd's own services: %w", err)
+			}
+			// The health checks' fifos live in the plugin's own state
+			// directory (under containerd's, on tmpfs), cleared at each
+			// start.
+			probers, err := health.NewProbers(client, filepath.Join(ic.Properties[plugins.PropertyStateDir], "health"))
+			if err != nil {
+				return nil, err
 			}
 			ctx, cancel := context.WithCancel(ic.Context)
 			s := &service{cancel: cancel, done: make(chan struct{})}
 			go func() {
 				defer close(s.done)
-				if err := restart.NewMonitor(client).Run(ctx, ic.Properties[plugins.PropertyTTRPCAddress]); err != nil {
+				if err := restart.NewMonitor(client).WithHealth(probers).Run(ctx, ic.Properties[plugins.PropertyTTRPCAddress]); err != nil {
 					log.G(ctx).WithError(err).Error("berth restart monitor stopped")
 				}
 			}()
