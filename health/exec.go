@@ -56,20 +56,26 @@ func execCheck(stop, life context.Context, task containerd.Task, process specs.P
 		release(life, proc)
 		return fail(fmt.Errorf("health check exec: wait: %w", err))
 	}
-	if err := proc.Start(stop); err != nil {
-		release(life, proc)
-		return fail(err)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	var status containerd.ExitStatus
 	timedOut, stopped := false, false
-	select {
-	case status = <-exitC:
-	case <-timer.C:
-		timedOut = true
-	case <-stop.Done():
+	if err := proc.Start(stop); err != nil {
+		if stop.Err() == nil {
+			release(life, proc)
+			return fail(err)
+		}
+		// Stopped while the shim started it (the task was being
+		// paused): it may start yet, so it is killed and waited for.
 		stopped = true
+	} else {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		select {
+		case status = <-exitC:
+		case <-timer.C:
+			timedOut = true
+		case <-stop.Done():
+			stopped = true
+		}
 	}
 	if timedOut || stopped {
 		if err := proc.Kill(life, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {

@@ -192,7 +192,19 @@ func TestBerthHealthcheck(t *testing.T) {
 	if h.FailingStreak != 0 {
 		t.Errorf("fine, started again: %+v", h)
 	}
-	if last := lastEnd(b.health("fine")); !lastEnd(stopped).Before(last) {
-		t.Errorf("no check after the restart")
+
+	// Paused: no checks, unhealthy (docker's word for a container whose
+	// checks stopped); resumed: checked again.
+	b.mustRun("pause", "fine")
+	if h := b.health("fine"); h.Status != "unhealthy" {
+		t.Errorf("fine, paused: %+v, want unhealthy", h)
 	}
+	if s := b.psStatus("fine"); !strings.HasSuffix(s, " (Paused)") {
+		t.Errorf("ps STATUS of fine, paused: %q", s)
+	}
+	paused := b.health("fine")
+	b.mustRun("unpause", "fine")
+	b.waitHealth("fine", 15*time.Second, "healthy after unpause", func(h *healthView) bool {
+		return h.Status == "healthy" && lastEnd(h).After(lastEnd(paused))
+	})
 }
