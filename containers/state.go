@@ -54,14 +54,14 @@ func tasks(ctx context.Context, client *containerd.Client) (map[string]*task.Pro
 // its labels recorded of its last run.
 func stateOf(info containers.Container, t *task.Process) State {
 	s := taskState(info, t)
-	running := health.NoTask
+	task := health.NoTask
 	switch {
 	case s.Paused:
-		running = health.Paused
+		task = health.Paused
 	case s.Running:
-		running = health.Running
+		task = health.Running
 	}
-	s.Health = health.View(info, running, uint32(s.Pid))
+	s.Health = health.View(info, task, uint32(s.Pid))
 	return s
 }
 

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,26 @@ func TestLimitedBuffer(t *testing.T) {
 	}
 	if got := b.String(); len(got) != MaxOutputLen+3 || !strings.HasSuffix(got, "x...") {
 		t.Errorf("long output: %d bytes ending %q", len(got), got[len(got)-5:])
+	}
+}
+
+// TestStoppedProberWritesNothing checks the guard that keeps a stopped
+// prober, whose last check ends after Stop, from overwriting the status
+// of the task that started next: it never reaches containerd.
+func TestStoppedProberWritesNothing(t *testing.T) {
+	ps := &Probers{slots: map[Key]*slot{}} // no client: a write would panic
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &prober{key: Key{"ns", "c"}, pid: 7, cancel: cancel}
+	p.slot = &slot{current: p}
+	ps.slots[p.key] = p.slot
+	ps.Stop(p.key)
+	if ctx.Err() == nil {
+		t.Error("Stop did not end the prober's context")
+	}
+	if err := ps.write(t.Context(), p, State{Pid: 7}); err != errStopped {
+		t.Fatalf("write after Stop = %v, want errStopped", err)
+	}
+	if len(ps.slots) != 0 {
+		t.Errorf("Stop left the slot: %v", ps.slots)
 	}
 }
