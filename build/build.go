@@ -19,6 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/containers"
 	"github.com/berthrt/berth/images"
 )
 
@@ -37,8 +39,15 @@ type Options struct {
 	Target     string            // --target: the stage to stop at
 	NoCache    bool              // --no-cache
 	Pull       bool              // --pull: pull every base image, even one that is here
-	// Network is the RUN steps' network: "host" (the default) or "none".
+	// Network is the RUN steps' network, as `berth run --net`'s: none,
+	// host, or a network's name; "" is docker's default for a build, the
+	// bridge network. Networks, NetNSDir and DataRoot say where networks,
+	// a step's namespace and its hosts and resolv.conf live, as
+	// containers.CreateOptions'.
 	Network     string
+	Networks    cni.Config
+	NetNSDir    string
+	DataRoot    string
 	Snapshotter string // "" is containerd's default
 	// Runtime and RuntimeOptions are the RUN containers' runtime (berth's
 	// shim in berth's containerd), as containers.CreateOptions'.
@@ -140,10 +149,10 @@ func Build(ctx context.Context, client *containerd.Client, opts Options) (Result
 		b.out = io.Discard
 	}
 	if b.opts.Network == "" {
-		b.opts.Network = "host"
+		b.opts.Network = containers.DefaultNetwork
 	}
-	if b.opts.Network != "host" && b.opts.Network != "none" {
-		return Result{}, fmt.Errorf("network %q for RUN steps is not supported yet: use host or none: %w", b.opts.Network, errdefs.ErrInvalidArgument)
+	if err := b.stepNetwork().Check(); err != nil {
+		return Result{}, err
 	}
 	if b.context, err = openContext(opts.ContextDir); err != nil {
 		return Result{}, err
