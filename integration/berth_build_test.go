@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,6 +103,32 @@ CMD ["arg1"]
 	}
 	if out := b.mustRun("run", "--rm", "berthtest/basics:you").stdout; !strings.HasPrefix(out, "hello you\n") {
 		t.Errorf("run of the build with WHO=you: %q", out)
+	}
+}
+
+// TestBerthBuildWorkdir: WORKDIR makes its directory when the image
+// lacks it, owned by the USER in effect (a layer), and none when it is
+// there; `COPY f .` copies into it, as the course's Python lab does.
+func TestBerthBuildWorkdir(t *testing.T) {
+	b, _ := newBerthWithBusybox(t)
+	ctxDir := buildContext(t, map[string]string{
+		"Dockerfile": "FROM " + busyboxRef + "\nUSER 1000:1000\nWORKDIR /owned\nUSER root\nWORKDIR /tmp\nWORKDIR /app\nCOPY hello.txt .\nCMD [\"cat\", \"hello.txt\"]\n",
+		"hello.txt":  "hello from /app\n",
+	})
+	b.mustRun("build", "-t", "berthtest/workdir", ctxDir)
+	if out := b.mustRun("run", "--rm", "berthtest/workdir").stdout; out != "hello from /app\n" {
+		t.Errorf("COPY hello.txt . under WORKDIR /app: run shows %q", out)
+	}
+	if out := b.mustRun("run", "--rm", "-w", "/", "berthtest/workdir", "stat", "-c", "%u:%g %F", "/owned", "/app").stdout; out != "1000:1000 directory\n0:0 directory\n" {
+		t.Errorf("the WORKDIRs made: %q, want /owned of USER 1000:1000 and /app of root", out)
+	}
+	base := b.mustRun("image", "inspect", "--format", "{{len .RootFS.Layers}}", busyboxRef).stdout
+	built := b.mustRun("image", "inspect", "--format", "{{len .RootFS.Layers}}", "berthtest/workdir").stdout
+	var nBase, nBuilt int
+	fmt.Sscan(base, &nBase)
+	fmt.Sscan(built, &nBuilt)
+	if nBuilt != nBase+3 {
+		t.Errorf("layers: %d over the base's %d, want 3 (WORKDIR /owned, WORKDIR /app, COPY; none for WORKDIR /tmp, which is there)", nBuilt-nBase, nBase)
 	}
 }
 
