@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/berthrt/berth/integration/image"
 )
 
 const (
@@ -106,8 +108,26 @@ func buildCase(ctx context.Context, o options, sum *summary) (err error) {
 			err = errors.Join(err, fmt.Errorf("cleanup of buildah's storage: %w", cerr))
 		}
 	}()
-	// buildah's base image: the archive berth loaded, under the same name.
-	if _, err := output(bh.command(ctx, "pull", "--quiet", "docker-archive:"+filepath.Join(b.dir, "busybox.tar"))); err != nil {
+	// buildah's base image: berth's, under the same name, in the
+	// docker-archive form that carries the name.
+	archive := filepath.Join(b.dir, "busybox-docker.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		return err
+	}
+	err = image.BusyboxDocker(f, berthBenchImage)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the busybox image: %w", err)
+	}
+	id, err := output(bh.command(ctx, "pull", "--quiet", "docker-archive:"+archive))
+	if err != nil {
+		return fmt.Errorf("buildah: the base image: %w", err)
+	}
+	// buildah names an archive's short name localhost/…: the full one too.
+	if _, err := output(bh.command(ctx, "tag", strings.TrimSpace(id), berthBenchImage)); err != nil {
 		return fmt.Errorf("buildah: the base image: %w", err)
 	}
 	ctxDir := filepath.Join(b.dir, "build-context")
