@@ -298,6 +298,11 @@ func (b *builder) from(ctx context.Context, stage *instructions.Stage) (*state, 
 	if err := json.Unmarshal(stored.Config, &st.img); err != nil {
 		return nil, fmt.Errorf("base image %s: parse its config: %w", base, err)
 	}
+	// A base without PATH (an imported rootfs) gets docker's, as
+	// BuildKit's stages do: for the RUN steps and in the image built.
+	if !hasEnv(st.img.Config.Env, "PATH") {
+		st.img.Config.Env = append(st.img.Config.Env, "PATH="+defaultPath)
+	}
 	return st, nil
 }
 

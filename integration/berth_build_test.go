@@ -132,6 +132,25 @@ func TestBerthBuildWorkdir(t *testing.T) {
 	}
 }
 
+// TestBerthBuildDefaultPath: an image with ENV but no PATH (an imported
+// rootfs, as the course's Debian base) runs with docker's PATH, and a
+// build FROM it has that PATH in its RUN steps and in the image it makes.
+func TestBerthBuildDefaultPath(t *testing.T) {
+	b, _ := newBerthWithBusybox(t)
+	const dockerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	b.mustRun("import", "-c", "ENV A=1", busyboxRootfsTar(t, t.TempDir()), "berthtest/nopath")
+	if out := b.mustRun("run", "--rm", "berthtest/nopath", "sh", "-c", "echo $PATH $A").stdout; out != dockerPath+" 1\n" {
+		t.Errorf("run of an image with ENV but no PATH: got %q, want docker's PATH and A", out)
+	}
+	ctxDir := buildContext(t, map[string]string{"Dockerfile": "FROM berthtest/nopath\nRUN [\"sh\", \"-c\", \"echo run-path=$PATH\"]\nENV B=2\n"})
+	if res := b.mustRun("build", "-t", "berthtest/withpath", ctxDir); !strings.Contains(res.stdout, "run-path="+dockerPath+"\n") {
+		t.Errorf("RUN over a base without PATH: want docker's PATH:\n%s", res.stdout)
+	}
+	if env := b.mustRun("image", "inspect", "--format", "{{json .Config.Env}}", "berthtest/withpath").stdout; !strings.Contains(env, `"PATH=`+dockerPath+`"`) {
+		t.Errorf("the image built over a base without PATH: Env %s, want docker's PATH in it", env)
+	}
+}
+
 // TestBerthBuildMultiStage copies a file built in one stage into a stage
 // FROM scratch, and --target stops at a named stage.
 func TestBerthBuildMultiStage(t *testing.T) {
