@@ -78,27 +78,16 @@ func (b *buildah) close(ctx context.Context) error {
 // buildCase times cold and cached builds of benchDockerfile with berth
 // and with buildah, alternating, and adds both ratios to the summary.
 // Without buildah it says so and skips.
-func buildCase(ctx context.Context, o options, sum *summary) (err error) {
+func buildCase(ctx context.Context, o options, sum *summary) error {
 	buildahBin, lerr := exec.LookPath("buildah")
 	if lerr != nil {
 		fmt.Println("berth build: skipped, buildah is not installed (apt-get install buildah; hack/deps.sh does)")
 		return nil
 	}
-	bin, err := filepath.Abs(o.bin)
-	if err != nil {
-		return err
-	}
-	b, err := startBerthBench(ctx, bin, nil)
-	if b != nil {
-		defer func() {
-			if cerr := b.close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("cleanup of berth's containerd: %w", cerr))
-			}
-		}()
-	}
-	if err != nil {
-		return fmt.Errorf("build case: %w", err)
-	}
+	return withBerthBench(ctx, o, nil, "build case", func(b *berthBench) error { return b.buildCase(ctx, o, buildahBin, sum) })
+}
+
+func (b *berthBench) buildCase(ctx context.Context, o options, buildahBin string, sum *summary) (err error) {
 	bh, err := newBuildah(buildahBin, b.dir)
 	if err != nil {
 		return err
