@@ -360,3 +360,23 @@ func curl(t *testing.T, url, want string) string {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// TestBookwormURI: the mirror the labs' base comes from is read from
+// either form of apt's sources.
+func TestBookwormURI(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		deb822     bool
+		want       string
+	}{
+		{"one-line", "# comment\ndeb http://mirror.test/debian/ bookworm main\ndeb http://security.test bookworm-security main\n", false, "http://mirror.test/debian"},
+		{"one-line with options", "deb-src http://src.test/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.test/debian bookworm main\n", false, "http://mirror.test/debian"},
+		{"one-line, other suites only", "deb http://mirror.test/debian bullseye main\n", false, ""},
+		{"deb822", "Types: deb\n# http://snapshot.test\nURIs: http://mirror.test/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.test\nSuites: bookworm-security\n", true, "http://mirror.test/debian"},
+		{"deb822, disabled stanza first", "Enabled: no\nTypes: deb\nURIs: http://off.test\nSuites: bookworm\n\nTypes: deb deb-src\nURIs: http://on.test/debian/\nSuites: bookworm\n", true, "http://on.test/debian"},
+	} {
+		if got := bookwormURI(tc.text, tc.deb822); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
