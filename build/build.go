@@ -40,8 +40,8 @@ type Options struct {
 	NoCache    bool              // --no-cache
 	Pull       bool              // --pull: pull every base image, even one that is here
 	// Network is the RUN steps' network, as `berth run --net`'s: none,
-	// host, or a network's name; "" is docker's default for a build, the
-	// bridge network. Networks, NetNSDir and DataRoot say where networks,
+	// host, or a network's name; "" (or "default") is docker's default
+	// for a build, the bridge network. Networks, NetNSDir and DataRoot say where networks,
 	// a step's namespace and its hosts and resolv.conf live, as
 	// containers.CreateOptions'.
 	Network     string
@@ -148,7 +148,7 @@ func Build(ctx context.Context, client *containerd.Client, opts Options) (Result
 	if b.out == nil {
 		b.out = io.Discard
 	}
-	if b.opts.Network == "" {
+	if b.opts.Network == "" || b.opts.Network == "default" { // docker's word for it
 		b.opts.Network = containers.DefaultNetwork
 	}
 	if err := b.stepNetwork().Check(); err != nil {
