@@ -254,7 +254,7 @@ func (b *berthCLI) on(t *testing.T) *berthCLI {
 // labShellEnv: the course's Shell Env lab.
 func labShellEnv(t *testing.T, b, slow *berthCLI, pwd string) {
 	start := time.Now()
-	slow.mustRun("build", "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env"), pwd)
+	labsBuild(t, slow, "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env"), pwd)
 	t.Logf("build -f Dockerfile-env: %v", time.Since(start).Round(time.Millisecond))
 	if out := b.mustRun("run", "--name", "ct1", "--rm", "img1").stdout; out != "default message from the Dockerfile\n" {
 		t.Errorf("run img1: got %q, want the default message", out)
@@ -269,7 +269,7 @@ func labShellEnv(t *testing.T, b, slow *berthCLI, pwd string) {
 // Dockerfile's identical RUN comes from the cache.
 func labPython(t *testing.T, b, slow *berthCLI, pwd string) {
 	start := time.Now()
-	slow.mustRun("build", "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env-python"), pwd)
+	labsBuild(t, slow, "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env-python"), pwd)
 	t.Logf("build -f Dockerfile-env-python (apt-get install python3): %v", time.Since(start).Round(time.Millisecond))
 	if out := b.mustRun("run", "--name", "ct1", "--rm", "img1").stdout; out != "msg1: default msg1\nmsg2: default msg2\n" {
 		t.Errorf("run img1: got %q, want the default messages", out)
@@ -279,7 +279,7 @@ func labPython(t *testing.T, b, slow *berthCLI, pwd string) {
 	}
 
 	start = time.Now()
-	res := slow.mustRun("build", "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env-python2"), pwd)
+	res := labsBuild(t, slow, "-t", "img1", "-f", filepath.Join(pwd, "Dockerfile-env-python2"), pwd)
 	t.Logf("build -f Dockerfile-env-python2: %v", time.Since(start).Round(time.Millisecond))
 	if !strings.Contains(res.stdout, "Step 2/5 : RUN apt-get update") || !strings.Contains(res.stdout, "---> Using cache") {
 		t.Errorf("the python3 step of Dockerfile-env-python2 did not come from the cache:\n%s", res.stdout)
@@ -308,7 +308,7 @@ CMD ["apachectl", "-D", "FOREGROUND"]
 		"index.php": "<?php phpinfo() ?>\n",
 	})
 	start := time.Now()
-	slow.mustRun("build", "-t", "apache2-demo", pwd)
+	labsBuild(t, slow, "-t", "apache2-demo", pwd)
 	t.Logf("build apache2-demo (apt-get install apache2 libapache2-mod-php): %v", time.Since(start).Round(time.Millisecond))
 	if h := b.mustRun("history", "--format", "{{.CreatedBy}}", "apache2-demo").stdout; !strings.Contains(h, "COPY index.php /var/www/html/index.php") {
 		t.Errorf("history lacks the COPY step:\n%s", h)
@@ -327,6 +327,36 @@ CMD ["apachectl", "-D", "FOREGROUND"]
 	if !strings.Contains(body, "<title>PHP ") || !strings.Contains(body, "apache2handler") {
 		t.Errorf("GET %s: not phpinfo() under apache2's PHP module:\n%.600s", url, body)
 	}
+}
+
+// labsBuild runs `berth build ARGS` with the RUN steps on the default
+// bridge network, as the course's docker builds, unless the host resolves
+// names only on its own loopback: a step on a network then gets docker's
+// public resolvers, which a machine without internet cannot reach, so the
+// steps share the host's network instead (and the test says so).
+func labsBuild(t *testing.T, slow *berthCLI, args ...string) result {
+	t.Helper()
+	if loopbackResolverOnly() {
+		t.Log("the host resolves names only on its loopback: building with --network host to reach its Debian mirror")
+		args = append([]string{"--network", "host"}, args...)
+	}
+	return slow.mustRun(append([]string{"build"}, args...)...)
+}
+
+// loopbackResolverOnly says whether the host has no name server but on
+// loopback (systemd-resolved's 127.0.0.53; with none listed, or no
+// resolv.conf, the C library asks loopback too).
+func loopbackResolverOnly() bool {
+	data, _ := os.ReadFile("/etc/resolv.conf")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if ip := net.ParseIP(f[1]); ip != nil && !ip.IsLoopback() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // curl fetches url from the host as the course does (curl, or Go's
