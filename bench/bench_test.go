@@ -14,17 +14,18 @@ import (
 
 func TestSelectCases(t *testing.T) {
 	for _, tc := range []struct {
-		which                            string
-		runtime                          []string
-		shimRun, shimMem, berth, network bool
+		which                                   string
+		runtime                                 []string
+		shimRun, shimMem, berth, network, build bool
 	}{
-		{"all", []string{"run /bin/true", "cycle /bin/true"}, true, true, true, true},
-		{"run", []string{"run /bin/true"}, false, false, false, false},
-		{"shim", nil, true, true, false, false},
-		{"berth", nil, false, false, true, false},
-		{"network", nil, false, false, false, true},
-		{"shim-mem,cycle", []string{"cycle /bin/true"}, false, true, false, false},
-		{"cycle,run,shim-run", []string{"run /bin/true", "cycle /bin/true"}, true, false, false, false},
+		{"all", []string{"run /bin/true", "cycle /bin/true"}, true, true, true, true, true},
+		{"run", []string{"run /bin/true"}, false, false, false, false, false},
+		{"shim", nil, true, true, false, false, false},
+		{"berth", nil, false, false, true, false, false},
+		{"network", nil, false, false, false, true, false},
+		{"build", nil, false, false, false, false, true},
+		{"shim-mem,cycle", []string{"cycle /bin/true"}, false, true, false, false, false},
+		{"cycle,run,shim-run", []string{"run /bin/true", "cycle /bin/true"}, true, false, false, false, false},
 	} {
 		sel, err := selectCases(tc.which)
 		if err != nil {
@@ -34,9 +35,9 @@ func TestSelectCases(t *testing.T) {
 		for _, c := range sel.runtime {
 			names = append(names, c.name)
 		}
-		if !slices.Equal(names, tc.runtime) || sel.shimRun != tc.shimRun || sel.shimMem != tc.shimMem || sel.berth != tc.berth || sel.network != tc.network {
-			t.Errorf("%s: runtime %v shim-run %v shim-mem %v berth %v network %v; want %v %v %v %v %v",
-				tc.which, names, sel.shimRun, sel.shimMem, sel.berth, sel.network, tc.runtime, tc.shimRun, tc.shimMem, tc.berth, tc.network)
+		if !slices.Equal(names, tc.runtime) || sel.shimRun != tc.shimRun || sel.shimMem != tc.shimMem || sel.berth != tc.berth || sel.network != tc.network || sel.build != tc.build {
+			t.Errorf("%s: runtime %v shim-run %v shim-mem %v berth %v network %v build %v; want %v %v %v %v %v %v",
+				tc.which, names, sel.shimRun, sel.shimMem, sel.berth, sel.network, sel.build, tc.runtime, tc.shimRun, tc.shimMem, tc.berth, tc.network, tc.build)
 		}
 	}
 	if _, err := selectCases("run,bogus"); err == nil {

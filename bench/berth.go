@@ -186,9 +186,10 @@ func lineWith(out, s string) string {
 	return ""
 }
 
-// berthCases runs the three berth figures on one managed containerd and
-// takes it all down again, also after an error or ^C.
-func berthCases(ctx context.Context, o options, runcs []string, sum *summary) (err error) {
+// withBerthBench runs fn on a managed containerd of its own (what names
+// the case in an error) and takes it all down again, also after an error
+// or ^C.
+func withBerthBench(ctx context.Context, o options, runcs []string, what string, fn func(b *berthBench) error) (err error) {
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
 		return err
@@ -202,8 +203,17 @@ func berthCases(ctx context.Context, o options, runcs []string, sum *summary) (e
 		}()
 	}
 	if err != nil {
-		return fmt.Errorf("berth cases: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	return fn(b)
+}
+
+// berthCases runs the berth figures on one managed containerd.
+func berthCases(ctx context.Context, o options, runcs []string, sum *summary) error {
+	return withBerthBench(ctx, o, runcs, "berth cases", func(b *berthBench) error { return b.berthCases(ctx, o, sum) })
+}
+
+func (b *berthBench) berthCases(ctx context.Context, o options, sum *summary) error {
 	b.printHeader(ctx)
 	if err := b.runCase(ctx, o.warmup, o.shimN, sum); err != nil {
 		return fmt.Errorf("berth run: %w", err)

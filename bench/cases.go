@@ -29,6 +29,7 @@ type selection struct {
 	shimRun, shimMem bool
 	berth            bool // the berth command against ctr (berth.go)
 	network          bool // a container's network, in-process (network.go)
+	build            bool // berth build against buildah bud (build.go)
 }
 
 // selectCases maps the -case flag, a comma-separated list, to the cases
@@ -39,13 +40,13 @@ func selectCases(which string) (selection, error) {
 	for _, name := range strings.Split(which, ",") {
 		switch name {
 		case "all":
-			want["run"], want["cycle"], want["shim-run"], want["shim-mem"], want["berth"], want["network"] = true, true, true, true, true, true
+			want["run"], want["cycle"], want["shim-run"], want["shim-mem"], want["berth"], want["network"], want["build"] = true, true, true, true, true, true, true
 		case "shim":
 			want["shim-run"], want["shim-mem"] = true, true
-		case "run", "cycle", "shim-run", "shim-mem", "berth", "network":
+		case "run", "cycle", "shim-run", "shim-mem", "berth", "network", "build":
 			want[name] = true
 		default:
-			return sel, fmt.Errorf("-case %q: want a comma-separated list of run, cycle, shim-run, shim-mem, shim, berth, network or all", which)
+			return sel, fmt.Errorf("-case %q: want a comma-separated list of run, cycle, shim-run, shim-mem, shim, berth, network, build or all", which)
 		}
 	}
 	for i, name := range []string{"run", "cycle"} {
@@ -53,7 +54,7 @@ func selectCases(which string) (selection, error) {
 			sel.runtime = append(sel.runtime, allCases[i])
 		}
 	}
-	sel.shimRun, sel.shimMem, sel.berth, sel.network = want["shim-run"], want["shim-mem"], want["berth"], want["network"]
+	sel.shimRun, sel.shimMem, sel.berth, sel.network, sel.build = want["shim-run"], want["shim-mem"], want["berth"], want["network"], want["build"]
 	return sel, nil
 }
 

@@ -9,7 +9,7 @@
 //
 //	go run ./bench [-berth ./bin/berth-runtime] [-runc PATH[,PATH...]] [-bin ./bin]
 //	    [-n 30] [-warmup 3] [-shim-n 30] [-shim-containers 20]
-//	    [-ps-containers 100] [-case run,cycle,shim-run,shim-mem,berth,network|shim|all]
+//	    [-ps-containers 100] [-case run,cycle,shim-run,shim-mem,berth,network,build|shim|all]
 //
 // The runtime cases (run, cycle) drive the runtime binaries directly.
 // The shim cases start a private containerd (package integration/ctrd)
@@ -29,6 +29,9 @@
 // The network case (network.go) times a container's network in-process:
 // NewNetNS, Attach to a user network, Detach, RemoveNetNS, step by step,
 // against the namespace alone.
+//
+// The build case (build.go) times a cold and a cached `berth build` of one
+// Dockerfile against Debian's `buildah bud`, when buildah is installed.
 //
 // It is a benchmark, not a test: it prints figures and exits non-zero only
 // when a runtime fails to run a container or cleanup fails.
@@ -71,7 +74,7 @@ func main() {
 	flag.IntVar(&o.shimN, "shim-n", 30, "measured iterations per runtime of the shim run case")
 	flag.IntVar(&o.shimContainers, "shim-containers", 20, "sleeping containers of the second shim memory reading (the first has 1) and of the berth one")
 	flag.IntVar(&o.psContainers, "ps-containers", 100, "containers `berth ps -a` lists in the berth case")
-	flag.StringVar(&o.which, "case", "all", "cases, comma-separated: run, cycle, shim-run, shim-mem, shim (both), berth, network or all")
+	flag.StringVar(&o.which, "case", "all", "cases, comma-separated: run, cycle, shim-run, shim-mem, shim (both), berth, network, build or all")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.runcRequested = o.runcRequested || f.Name == "runc" })
 
@@ -125,6 +128,11 @@ func bench(ctx context.Context, o options) error {
 	}
 	if sel.network {
 		if err := networkCase(ctx, o, &sum); err != nil {
+			return err
+		}
+	}
+	if sel.build {
+		if err := buildCase(ctx, o, &sum); err != nil {
 			return err
 		}
 	}

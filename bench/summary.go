@@ -27,9 +27,9 @@ func (s *summary) add(what, pair string, ratio, target float64) {
 // enforced: this is a benchmark, and one noisy run must not fail a build.
 func (s *summary) print() {
 	fmt.Println()
-	fmt.Println("== summary: ratio berth/runc, below 1 means berth is faster or smaller ==")
+	fmt.Println("== summary: ratio berth/peer (runc, its shim, ctr, buildah), below 1 means berth is faster or smaller ==")
 	if len(s.lines) == 0 {
-		fmt.Println("no ratios: runc is missing")
+		fmt.Println("no ratios: runc (and buildah) are missing")
 		return
 	}
 	for _, l := range s.lines {

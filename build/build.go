@@ -19,6 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthrt/berth/cni"
+	"github.com/berthrt/berth/containers"
 	"github.com/berthrt/berth/images"
 )
 
@@ -37,8 +39,15 @@ type Options struct {
 	Target     string            // --target: the stage to stop at
 	NoCache    bool              // --no-cache
 	Pull       bool              // --pull: pull every base image, even one that is here
-	// Network is the RUN steps' network: "host" (the default) or "none".
+	// Network is the RUN steps' network, as `berth run --net`'s: none,
+	// host, or a network's name; "" (or "default") is docker's default
+	// for a build, the bridge network. Networks, NetNSDir and DataRoot say where networks,
+	// a step's namespace and its hosts and resolv.conf live, as
+	// containers.CreateOptions'.
 	Network     string
+	Networks    cni.Config
+	NetNSDir    string
+	DataRoot    string
 	Snapshotter string // "" is containerd's default
 	// Runtime and RuntimeOptions are the RUN containers' runtime (berth's
 	// shim in berth's containerd), as containers.CreateOptions'.
@@ -139,11 +148,11 @@ func Build(ctx context.Context, client *containerd.Client, opts Options) (Result
 	if b.out == nil {
 		b.out = io.Discard
 	}
-	if b.opts.Network == "" {
-		b.opts.Network = "host"
+	if b.opts.Network == "" || b.opts.Network == "default" { // docker's word for it
+		b.opts.Network = containers.DefaultNetwork
 	}
-	if b.opts.Network != "host" && b.opts.Network != "none" {
-		return Result{}, fmt.Errorf("network %q for RUN steps is not supported yet: use host or none: %w", b.opts.Network, errdefs.ErrInvalidArgument)
+	if err := b.stepNetwork().Check(); err != nil {
+		return Result{}, err
 	}
 	if b.context, err = openContext(opts.ContextDir); err != nil {
 		return Result{}, err
@@ -288,6 +297,11 @@ func (b *builder) from(ctx context.Context, stage *instructions.Stage) (*state, 
 	st := &state{id: stored.ID, layers: stored.Layers, args: map[string]string{}}
 	if err := json.Unmarshal(stored.Config, &st.img); err != nil {
 		return nil, fmt.Errorf("base image %s: parse its config: %w", base, err)
+	}
+	// A base without PATH (an imported rootfs) gets docker's, as
+	// BuildKit's stages do: for the RUN steps and in the image built.
+	if !hasEnv(st.img.Config.Env, "PATH") {
+		st.img.Config.Env = append(st.img.Config.Env, "PATH="+defaultPath)
 	}
 	return st, nil
 }

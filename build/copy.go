@@ -149,18 +149,30 @@ func (b *builder) copy(ctx context.Context, st *state, cmd instructions.Command)
 			if err != nil {
 				return err
 			}
-			dest := spec.sd.DestPath
-			if !path.IsAbs(dest) {
-				wd := st.img.Config.WorkingDir
-				if wd == "" {
-					wd = "/"
-				}
-				dest = path.Join(wd, dest) + map[bool]string{true: "/"}[strings.HasSuffix(dest, "/")]
-			}
+			dest := copyDest(st.img.Config.WorkingDir, spec.sd.DestPath)
 			w := &writer{root: root, owner: owner, mode: mode}
 			return b.copySources(ctx, spec, w, dest)
 		})
 	})
+}
+
+// copyDest is a COPY or ADD destination in the image: a relative one
+// under the WORKDIR, and one that names a directory (a trailing "/", or
+// "." and "/." as in `COPY app.py .`) ending in "/", as docker's.
+func copyDest(workdir, dest string) string {
+	dir := dest == "" || dest == "." || strings.HasSuffix(dest, "/") || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		if workdir == "" {
+			workdir = "/"
+		}
+		dest = path.Join(workdir, dest)
+	} else if dir {
+		dest = path.Clean(dest)
+	}
+	if dir && !strings.HasSuffix(dest, "/") {
+		dest += "/"
+	}
+	return dest
 }
 
 // copySources copies each source of spec to dest through w.

@@ -2,6 +2,7 @@ package build
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -177,4 +178,45 @@ func (w *writer) own(full string, mode fs.FileMode) error {
 func isTar(r io.Reader) bool {
 	_, err := tar.NewReader(r).Next()
 	return err == nil
+}
+
+// workdir makes the WORKDIR directory when the image lacks it, owned by
+// the USER in effect, as docker's builder does: a layer then, none when
+// the directory is there. Without it a later `COPY f .` or a container's
+// cwd would find no directory.
+func (b *builder) workdir(ctx context.Context, st *state) (bool, error) {
+	wd := st.img.Config.WorkingDir
+	exists := false
+	if err := b.withView(ctx, st, func(root string) error {
+		full, err := securejoin.SecureJoin(root, wd)
+		if err != nil {
+			return fmt.Errorf("WORKDIR %s: %w", wd, err)
+		}
+		fi, err := os.Stat(full)
+		exists = err == nil && fi.IsDir()
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	if exists {
+		return false, nil
+	}
+	return true, b.withLayer(ctx, st, func(key string) error {
+		return b.withMounted(ctx, key, func(root string) error {
+			owner, err := parseChown(root, st.img.Config.User)
+			if err != nil {
+				return fmt.Errorf("WORKDIR %s: USER %s: %w", wd, st.img.Config.User, err)
+			}
+			full, err := (&writer{root: root}).mkdirAll(wd)
+			if err != nil {
+				return fmt.Errorf("WORKDIR %s: %w", wd, err)
+			}
+			if owner.Uid != 0 || owner.Gid != 0 {
+				if err := os.Lchown(full, owner.Uid, owner.Gid); err != nil {
+					return fmt.Errorf("WORKDIR %s: chown to USER %s: %w", wd, st.img.Config.User, err)
+				}
+			}
+			return nil
+		})
+	})
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthrt/berth/cni"
 	"github.com/berthrt/berth/containers"
 )
 
@@ -36,6 +36,11 @@ func (e *RunError) Error() string {
 		msg += "; its last output:\n" + e.Tail
 	}
 	return msg
+}
+
+// stepNetwork is the RUN steps' network, from the options.
+func (b *builder) stepNetwork() containers.StepNetwork {
+	return containers.StepNetwork{Mode: b.opts.Network, Networks: b.opts.Networks, NetNSDir: b.opts.NetNSDir, DataRoot: b.opts.DataRoot}
 }
 
 // runArgs is a RUN's argv: exec form as written, shell form through SHELL.
@@ -73,29 +78,45 @@ func (b *builder) runContainer(ctx context.Context, st *state, key string, args 
 	if cfg.User != "" {
 		specOpts = append(specOpts, oci.WithUser(cfg.User))
 	}
-	if b.opts.Network == "host" {
-		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	id := "berth-build-" + randomHex()
+	// The network is released last: after the task (whose exit may take
+	// it down first, in containerd's restart monitor) and the container.
+	net, err := b.stepNetwork().Prepare(ctx, b.client, id)
+	if err != nil {
+		return err
 	}
-	newOpts := []containerd.NewContainerOpts{
+	defer func() {
+		if rerr := net.Release(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	specOpts = append(specOpts, net.SpecOpts...)
+	newOpts := append([]containerd.NewContainerOpts{
 		containerd.WithSnapshotter(b.snapshotter), containerd.WithSnapshot(key),
 		containerd.WithNewSpec(containers.StepSpecOpts(specOpts...)...),
-	}
+	}, net.ContainerOpts...)
 	if b.opts.Runtime != "" {
 		newOpts = append(newOpts, containerd.WithRuntime(b.opts.Runtime, b.opts.RuntimeOptions))
 	}
-	id := "berth-build-" + randomHex()
 	container, err := b.client.NewContainer(ctx, id, newOpts...)
 	if err != nil {
 		return fmt.Errorf("create the RUN container: %w", err)
 	}
 	defer container.Delete(context.WithoutCancel(ctx))
+	info, err := container.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return fmt.Errorf("read the RUN container: %w", err)
+	}
 
 	tail := &tailWriter{max: tailLines}
 	var out io.Writer = tail
 	if !b.opts.Quiet {
 		out = io.MultiWriter(b.out, tail)
 	}
-	task, err := container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	// On a network, the step's namespace is made and attached first.
+	task, err := cni.NewTask(ctx, info, func() (containerd.Task, error) {
+		return container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	})
 	if err != nil {
 		return fmt.Errorf("start the RUN container: %w", err)
 	}

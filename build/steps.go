@@ -112,6 +112,11 @@ func (b *builder) apply(ctx context.Context, st *state, cmd instructions.Command
 		return true, b.run(ctx, st, c)
 	case *instructions.CopyCommand, *instructions.AddCommand:
 		return true, b.copy(ctx, st, c)
+	case *instructions.WorkdirCommand:
+		if err := b.metadata(st, cmd); err != nil {
+			return false, err
+		}
+		return b.workdir(ctx, st)
 	}
 	return false, b.metadata(st, cmd)
 }

@@ -120,7 +120,8 @@ type CNI struct {
 	// also looks in ../libexec/berth/cni and cni/ beside its own binary
 	// (another install PREFIX, a development tree's bin/cni).
 	PluginDir string `toml:"plugin_dir"`
-	// DefaultNetwork is the network of a container run without --net:
+	// DefaultNetwork is the network of a container run without --net (and
+	// of the RUN steps of a build without --network):
 	// "bridge" (docker's default), or "none" for no network unless one
 	// is asked for (dockerd's --bridge=none), or another network's name.
 	DefaultNetwork string `toml:"default_network"`

@@ -66,6 +66,7 @@ func prepareNetwork(ctx context.Context, r networkRequest) (networkSetup, error)
 
 // hostSetup is the host's namespace, with copies of its files.
 func hostSetup(dir, hostname string, hc HostConfig) (networkSetup, error) {
+	hc.NetworkMode = "host" // also for a joiner of a host-networked container: the host's loopback resolvers are in reach
 	hosts, err := os.ReadFile("/etc/hosts")
 	if err != nil && !os.IsNotExist(err) {
 		return networkSetup{}, fmt.Errorf("--net host: read the host's /etc/hosts: %w", err)
@@ -285,7 +286,9 @@ func fileMount(source, name string) specs.Mount {
 var defaultNameservers = []string{"8.8.8.8", "8.8.4.4"}
 
 // resolvConf is the container's resolv.conf: the host's, without name
-// servers on loopback (the container's loopback is its own), and
+// servers on loopback (the container's loopback is its own) unless the
+// container shares the host's network (--net host: a resolver on the
+// host's loopback, systemd-resolved's 127.0.0.53, answers it), and
 // --dns, --dns-search and --dns-option in place of the host's lines.
 func resolvConf(hc HostConfig) (string, error) {
 	body, err := os.ReadFile("/etc/resolv.conf")
@@ -305,7 +308,7 @@ func containerResolvConf(body string, hc HostConfig) string {
 		}
 		switch fields[0] {
 		case "nameserver":
-			if ip, err := netip.ParseAddr(fields[1]); err == nil && !ip.IsLoopback() {
+			if ip, err := netip.ParseAddr(fields[1]); err == nil && (!ip.IsLoopback() || hc.NetworkMode == "host") {
 				servers = append(servers, fields[1])
 			}
 		case "search", "domain":

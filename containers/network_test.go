@@ -19,6 +19,8 @@ func TestContainerResolvConf(t *testing.T) {
 			"nameserver 10.0.0.2\nsearch corp.test\noptions ndots:2\n"},
 		{"a loopback resolver is not copied in", "nameserver 127.0.0.53\nnameserver ::1\nsearch corp.test\n", HostConfig{},
 			"nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch corp.test\n"},
+		{"--net host keeps a loopback resolver: the host's loopback is the container's", "nameserver 127.0.0.53\nsearch corp.test\n",
+			HostConfig{NetworkMode: "host"}, "nameserver 127.0.0.53\nsearch corp.test\n"},
 		{"loopback beside another", "nameserver 127.0.0.53\nnameserver 10.0.0.2\n", HostConfig{}, "nameserver 10.0.0.2\n"},
 		{"no host file", "", HostConfig{}, "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"},
 		{"--dns, --dns-search and --dns-option replace the host's", "nameserver 10.0.0.2\nsearch corp.test\noptions ndots:2\n",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,8 +111,9 @@ func processOpts(id string, cfg Config, image ocispec.ImageConfig) ([]oci.SpecOp
 		hostname = id[:12]
 	}
 	env := image.Env
-	if len(env) == 0 {
-		env = []string{defaultPath}
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		// An image with ENV but no PATH (an imported rootfs) gets docker's too.
+		env = append([]string{defaultPath}, env...)
 	}
 	env = append(append([]string{}, env...), "HOSTNAME="+hostname)
 	if cfg.Tty {

@@ -90,6 +90,9 @@ func TestSpecFromFlags(t *testing.T) {
 		{"no PATH in the image gets docker's", Flags{}, ocispec.ImageConfig{Cmd: []string{"sh"}}, nil, func(s *oci.Spec) bool {
 			return slices.Contains(s.Process.Env, defaultPath)
 		}},
+		{"an image with ENV but no PATH gets docker's beside it", Flags{}, ocispec.ImageConfig{Cmd: []string{"sh"}, Env: []string{"A=1"}}, nil, func(s *oci.Spec) bool {
+			return slices.Contains(s.Process.Env, defaultPath) && slices.Contains(s.Process.Env, "A=1")
+		}},
 		{"-t -h -w", Flags{TTY: true, Hostname: "box", Workdir: "/tmp"}, busybox, nil, func(s *oci.Spec) bool {
 			return s.Process.Terminal && s.Hostname == "box" && s.Process.Cwd == "/tmp" && slices.Contains(s.Process.Env, "TERM=xterm")
 		}},

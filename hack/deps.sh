@@ -3,7 +3,8 @@
 # static busybox for test images, tini for `berth run --init`, skopeo and
 # docker-registry for the image tests, runc as the peer for conformance and
 # bench, gcc and libseccomp for the runtime's cgo parts, iptables for
-# networks. Go modules come through `go` itself.
+# networks, curl for the course's Apache lab (curl from the host). Go
+# modules come through `go` itself.
 set -euo pipefail
 
 need=()
@@ -27,9 +28,13 @@ command -v tini-static >/dev/null || need+=(tini)
 # runc's own integration suite (integration/conformance/runc-bats.sh): bats
 # from Debian, script(1) (bsdutils, essential), the tools the suite calls
 # (gawk, jq, criu for checkpoint.bats, sshfs for mounts_sshfs.bats), xz for
-# the cached images, debootstrap for its Debian image.
+# the cached images, debootstrap for its Debian image (and for the base of
+# the course's Dockerfile labs, integration/berth_build_labs_test.go).
 command -v bats >/dev/null || need+=(bats)
 PATH=$PATH:/usr/sbin:/sbin command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+# make bench: berth build against Debian's buildah (bud).
+command -v buildah >/dev/null || need+=(buildah)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v gawk >/dev/null || need+=(gawk)
 command -v jq >/dev/null || need+=(jq)

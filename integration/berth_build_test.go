@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,6 +103,51 @@ CMD ["arg1"]
 	}
 	if out := b.mustRun("run", "--rm", "berthtest/basics:you").stdout; !strings.HasPrefix(out, "hello you\n") {
 		t.Errorf("run of the build with WHO=you: %q", out)
+	}
+}
+
+// TestBerthBuildWorkdir: WORKDIR makes its directory when the image
+// lacks it, owned by the USER in effect (a layer), and none when it is
+// there; `COPY f .` copies into it, as the course's Python lab does.
+func TestBerthBuildWorkdir(t *testing.T) {
+	b, _ := newBerthWithBusybox(t)
+	ctxDir := buildContext(t, map[string]string{
+		"Dockerfile": "FROM " + busyboxRef + "\nUSER 1000:1000\nWORKDIR /owned\nUSER root\nWORKDIR /tmp\nWORKDIR /app\nCOPY hello.txt .\nCMD [\"cat\", \"hello.txt\"]\n",
+		"hello.txt":  "hello from /app\n",
+	})
+	b.mustRun("build", "-t", "berthtest/workdir", ctxDir)
+	if out := b.mustRun("run", "--rm", "berthtest/workdir").stdout; out != "hello from /app\n" {
+		t.Errorf("COPY hello.txt . under WORKDIR /app: run shows %q", out)
+	}
+	if out := b.mustRun("run", "--rm", "-w", "/", "berthtest/workdir", "stat", "-c", "%u:%g %F", "/owned", "/app").stdout; out != "1000:1000 directory\n0:0 directory\n" {
+		t.Errorf("the WORKDIRs made: %q, want /owned of USER 1000:1000 and /app of root", out)
+	}
+	base := b.mustRun("image", "inspect", "--format", "{{len .RootFS.Layers}}", busyboxRef).stdout
+	built := b.mustRun("image", "inspect", "--format", "{{len .RootFS.Layers}}", "berthtest/workdir").stdout
+	var nBase, nBuilt int
+	fmt.Sscan(base, &nBase)
+	fmt.Sscan(built, &nBuilt)
+	if nBuilt != nBase+3 {
+		t.Errorf("layers: %d over the base's %d, want 3 (WORKDIR /owned, WORKDIR /app, COPY; none for WORKDIR /tmp, which is there)", nBuilt-nBase, nBase)
+	}
+}
+
+// TestBerthBuildDefaultPath: an image with ENV but no PATH (an imported
+// rootfs, as the course's Debian base) runs with docker's PATH, and a
+// build FROM it has that PATH in its RUN steps and in the image it makes.
+func TestBerthBuildDefaultPath(t *testing.T) {
+	b, _ := newBerthWithBusybox(t)
+	const dockerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	b.mustRun("import", "-c", "ENV A=1", busyboxRootfsTar(t, t.TempDir()), "berthtest/nopath")
+	if out := b.mustRun("run", "--rm", "berthtest/nopath", "sh", "-c", "echo $PATH $A").stdout; out != dockerPath+" 1\n" {
+		t.Errorf("run of an image with ENV but no PATH: got %q, want docker's PATH and A", out)
+	}
+	ctxDir := buildContext(t, map[string]string{"Dockerfile": "FROM berthtest/nopath\nRUN [\"sh\", \"-c\", \"echo run-path=$PATH\"]\nENV B=2\n"})
+	if res := b.mustRun("build", "-t", "berthtest/withpath", ctxDir); !strings.Contains(res.stdout, "run-path="+dockerPath+"\n") {
+		t.Errorf("RUN over a base without PATH: want docker's PATH:\n%s", res.stdout)
+	}
+	if env := b.mustRun("image", "inspect", "--format", "{{json .Config.Env}}", "berthtest/withpath").stdout; !strings.Contains(env, `"PATH=`+dockerPath+`"`) {
+		t.Errorf("the image built over a base without PATH: Env %s, want docker's PATH in it", env)
 	}
 }
 
@@ -303,23 +349,72 @@ RUN ls -a /ctx > /ctx.list && stat -c '%u:%g %a' /owned/app.txt /remote/remote.t
 	}
 }
 
-// TestBerthBuildNetwork: RUN steps share the host's network by default
-// and have only loopback with --network none; they run under docker's
-// seccomp profile, as `berth run`'s containers.
+// TestBerthBuildNetwork: RUN steps are on berth.toml's default network
+// (docker's default bridge network) unless --network says host, none or
+// another network; they leave no namespace, veth, address or file
+// behind. They run under docker's seccomp profile, as `berth run`'s
+// containers.
 func TestBerthBuildNetwork(t *testing.T) {
-	b, _ := newBerthWithBusybox(t)
-	ctxDir := buildContext(t, map[string]string{"Dockerfile": "FROM " + busyboxRef + "\nRUN echo interfaces: $(ls /sys/class/net); grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status\n"})
-	res := b.mustRun("build", "--network", "none", ctxDir)
-	if !strings.Contains(res.stdout, "interfaces: lo\n") {
-		t.Errorf("--network none: want only lo:\n%s", res.stdout)
+	b, dir := newNetworkedBusybox(t)
+	ctxDir := buildContext(t, map[string]string{"Dockerfile": "FROM " + busyboxRef + `
+RUN echo interfaces: $(ls /sys/class/net); echo netns: $(readlink /proc/self/ns/net); echo addr: $(ip -4 -o addr show scope global | awk '{print $4}'); echo routes: $(ip route | wc -l); grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status
+`})
+	// Warm: the default network's bridge and chains are there before the
+	// count, as a first `berth run` makes them.
+	b.mustRun("run", "--rm", busyboxRef, "true")
+	before := netCounts(t, dir)
+
+	res := b.mustRun("build", ctxDir)
+	if !strings.Contains(res.stdout, "interfaces: eth0 lo\n") || !strings.Contains(res.stdout, "addr: 10.88.") || !strings.Contains(res.stdout, "routes: 2\n") {
+		t.Errorf("default network: want eth0 with an address on the bridge network (10.88.0.0/16) and a default route:\n%s", res.stdout)
 	}
 	if !strings.Contains(res.stdout, "NoNewPrivs:\t0\nSeccomp:\t2\n") {
 		t.Errorf("RUN: want docker's seccomp filter and no no_new_privs:\n%s", res.stdout)
 	}
-	res = b.mustRun("build", "--no-cache", ctxDir)
-	if strings.Contains(res.stdout, "interfaces: lo\n") || !strings.Contains(res.stdout, "interfaces: ") {
-		t.Errorf("default (host) network: want the host's interfaces:\n%s", res.stdout)
+	if res := b.mustRun("build", "--no-cache", "--network", "bridge", ctxDir); !strings.Contains(res.stdout, "addr: 10.88.") {
+		t.Errorf("--network bridge: want an address on the bridge network:\n%s", res.stdout)
 	}
+	res = b.mustRun("build", "--no-cache", "--network", "none", ctxDir)
+	if !strings.Contains(res.stdout, "interfaces: lo\n") || !strings.Contains(res.stdout, "addr:\nroutes: 0\n") {
+		t.Errorf("--network none: want lo alone, no address and no route:\n%s", res.stdout)
+	}
+	res = b.mustRun("build", "--no-cache", "--network", "host", ctxDir)
+	if want := "netns: " + nsInode(t, "self") + "\n"; !strings.Contains(res.stdout, want) {
+		t.Errorf("--network host: want the host's namespace, %q:\n%s", want, res.stdout)
+	}
+	b.mustRun("network", "create", "--subnet", "10.213.31.0/24", "bt-build")
+	if res := b.mustRun("build", "--no-cache", "--network", "bt-build", ctxDir); !strings.Contains(res.stdout, "addr: 10.213.31.") {
+		t.Errorf("--network bt-build: want an address on that network:\n%s", res.stdout)
+	}
+	for _, tc := range []struct{ network, want string }{
+		{"nosuch", "network nosuch not found"},
+		{"container:x", "use bridge (the default), host, none or a network's name"},
+	} {
+		if res := b.run("build", "--no-cache", "--network", tc.network, ctxDir); res.code != 1 || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("--network %s: exit %d, %s; want 1 and %q", tc.network, res.code, res.stderr, tc.want)
+		}
+	}
+	// A failing step on a network leaves nothing either.
+	failing := buildContext(t, map[string]string{"Dockerfile": "FROM " + busyboxRef + "\nRUN ip -4 -o addr show eth0 && exit 3\n"})
+	if res := b.run("build", failing); res.code != 1 || !strings.Contains(res.stderr, "exit code 3") {
+		t.Errorf("failing RUN on the bridge network: exit %d, %s", res.code, res.stderr)
+	}
+	b.mustRun("network", "rm", "bt-build")
+	// The test's own state: its addresses, endpoints and namespaces (a
+	// veth goes with its namespace). The host's veth and rule counts are
+	// left out: other tests on a shared host change them meanwhile.
+	after := netCounts(t, dir)
+	after.Veths, after.Rules = before.Veths, before.Rules
+	if after != before {
+		t.Errorf("the RUN steps left networking behind: %+v, before: %+v", after, before)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "data", "containers", "berth-build-*")); len(left) > 0 {
+		t.Errorf("the RUN steps left their files: %v", left)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "netns", "berth-build-*")); len(left) > 0 {
+		t.Errorf("the RUN steps left namespaces or locks: %v", left)
+	}
+
 	// `image build` is the same command; -f names another Dockerfile.
 	alt := filepath.Join(t.TempDir(), "alt.Dockerfile")
 	if err := os.WriteFile(alt, []byte("FROM "+busyboxRef+"\nRUN echo from-alt\n"), 0o644); err != nil {
@@ -327,9 +422,6 @@ func TestBerthBuildNetwork(t *testing.T) {
 	}
 	if res := b.mustRun("image", "build", "-f", alt, ctxDir); !strings.Contains(res.stdout, "from-alt") {
 		t.Errorf("image build -f: %s", res.stdout)
-	}
-	if res := b.run("build", "--network", "bridge", ctxDir); res.code != 1 || !strings.Contains(res.stderr, "use host or none") {
-		t.Errorf("--network bridge: exit %d, %s", res.code, res.stderr)
 	}
 }
 

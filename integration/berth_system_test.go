@@ -26,6 +26,9 @@ type berthCLI struct {
 	t      *testing.T
 	bin    string
 	config string
+	// timeout bounds each command; zero is a minute. A build that
+	// installs packages takes a copy with more.
+	timeout time.Duration
 }
 
 // berthBin is the front end: $BERTH_BIN, else berth beside berth-runtime.
@@ -93,7 +96,7 @@ func newBerthWithNetwork(t *testing.T, defaultNetwork string) (*berthCLI, string
 	return &berthCLI{t: t, bin: berthBin(t), config: config}, dir
 }
 
-// run runs berth for at most a minute; safe from any goroutine.
+// run runs berth for at most its timeout; safe from any goroutine.
 func (b *berthCLI) run(args ...string) result {
 	return b.runInput(nil, args...)
 }
@@ -111,7 +114,11 @@ func (b *berthCLI) runOutput(out io.Writer, args ...string) result {
 // runIO runs berth with stdin from in and, where out is not nil, stdout
 // to out.
 func (b *berthCLI) runIO(in io.Reader, stdout io.Writer, args ...string) result {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	timeout := b.timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.bin, append([]string{"--config", b.config}, args...)...)
 	cmd.Env = append(os.Environ(), "CONTAINERD_ADDRESS=", "CONTAINERD_NAMESPACE=")

@@ -49,7 +49,7 @@ func newBuildCommand(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.target, "target", "", "set the target build stage to build")
 	f.BoolVar(&o.noCache, "no-cache", false, "do not use cache when building the image")
 	f.BoolVar(&o.pull, "pull", false, "always attempt to pull a newer version of the base images")
-	f.StringVar(&o.network, "network", "host", "networking mode for the RUN instructions: host or none")
+	f.StringVar(&o.network, "network", "default", "networking mode for the RUN instructions: default (berth.toml's default network, bridge), bridge, host, none, or a network's name")
 	f.StringVar(&o.progress, "progress", "auto", "type of progress output: auto, plain or quiet")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "suppress the build output and print the image ID on success")
 	f.StringVar(&o.iidFile, "iidfile", "", "write the image ID to the file")
@@ -121,6 +121,10 @@ func buildArgs(list []string) (map[string]string, error) {
 // pull, and writes docker's closing lines (or, -q, only the ID).
 func (g *globalOptions) build(ctx context.Context, client *containerd.Client, opts build.Options, o buildOptions) error {
 	opts.Runtime, opts.RuntimeOptions = g.runtime()
+	if opts.Network == "default" || opts.Network == "" {
+		opts.Network = g.cfg.CNI.DefaultNetwork
+	}
+	opts.Networks, opts.NetNSDir, opts.DataRoot = g.networkConfig(), g.netnsDir(), g.cfg.DataRoot
 	opts.Out, opts.Quiet = g.stdout, o.quiet
 	if o.quiet {
 		opts.Out = io.Discard
