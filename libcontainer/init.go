@@ -133,7 +133,7 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 		}
 	}
 	st := cfg.state(os.Getpid(), Creating)
-	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
+	if err := hooks.RunWith(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st, hooks.Options{Dir: cfg.Rootfs}); err != nil {
 		return nil, err
 	}
 	if fork != nil {
@@ -249,7 +249,7 @@ func runStartContainerHooks(cfg *initConfig, p *process) error {
 		return fmt.Errorf("hide preserved fds from the startContainer hooks: %w", err)
 	}
 	st := cfg.state(os.Getpid(), Created)
-	err := hooks.RunWithEnv(context.Background(), hooks.StartContainer, list, st, p.env)
+	err := hooks.RunWith(context.Background(), hooks.StartContainer, list, st, hooks.Options{Env: p.env})
 	if ferr := setCloexec(3, cfg.PreserveFds, false); ferr != nil && err == nil {
 		err = fmt.Errorf("pass the preserved fds to the process: %w", ferr)
 	}

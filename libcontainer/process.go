@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -51,7 +50,11 @@ func prepareProcess(p *specs.Process, pers *specs.LinuxPersonality, makeCwd bool
 	if err := enterCwd(p.Cwd, makeCwd); err != nil {
 		return nil, err
 	}
-	env := withHome(p.Env, int(p.User.UID))
+	uid := int(p.User.UID)
+	env, err := prepareEnv(p.Env, func() string { return passwdHome(uid) })
+	if err != nil {
+		return nil, err
+	}
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
 		return nil, err
@@ -109,21 +112,6 @@ func setRlimits(list []specs.POSIXRlimit) error {
 		}
 	}
 	return nil
-}
-
-// withHome adds HOME from the container's /etc/passwd when the spec does
-// not set it, as shells and runc users expect.
-func withHome(env []string, uid int) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
-		}
-	}
-	home := "/"
-	if u, err := user.LookupUid(uid); err == nil && u.Home != "" {
-		home = u.Home
-	}
-	return append(append([]string(nil), env...), "HOME="+home)
 }
 
 // lookPath finds the program in the container's PATH (from the process
