@@ -66,6 +66,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	if err := validate.Process(o.Process, validate.Probe()); err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", c.state.ID, err)
 	}
+	warnProcess(o.Process)
 	switch st := c.Status(); {
 	case st == Stopped:
 		return nil, fmt.Errorf("cannot exec in container %s: it is stopped", c.state.ID)

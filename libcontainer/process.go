@@ -3,6 +3,7 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,19 @@ func prepareProcess(p *specs.Process, pers *specs.LinuxPersonality, makeCwd bool
 		return nil, err
 	}
 	return &process{spec: p, path: path, env: env, caps: caps, attrs: attrs}, nil
+}
+
+// warnProcess logs, as warnings, what of p the process will run without
+// (capabilities left out, as runc leaves them out), where the user of
+// create or exec sees it: the container's init has no channel for it.
+func warnProcess(p *specs.Process) {
+	ws, err := capabilities.Warnings(p.Capabilities)
+	if err != nil {
+		return // the init's capabilities.Parse reports it
+	}
+	for _, w := range ws {
+		slog.Warn(w)
+	}
 }
 
 // enterCwd changes to the process's cwd and makes sure it is inside the

@@ -359,11 +359,12 @@ func killCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// parseSignal takes KILL, SIGKILL or 9.
+// parseSignal takes KILL, SIGKILL or 9, and 0, which sends nothing but
+// checks that the container is running (kill(2)'s signal 0), as runc's.
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64", s)
+		if n < 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q: numbers go from 0 to 64", s)
 		}
 		return syscall.Signal(n), nil
 	}
@@ -408,6 +409,12 @@ func listCmd(g *globals) *cobra.Command {
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cs, err := libcontainer.List(g.root)
+			// As runc: no state root yet is an empty list only at the
+			// default root, which the first create makes; a --root that
+			// does not exist is a mistake to report.
+			if errors.Is(err, os.ErrNotExist) && !cmd.Flags().Changed("root") {
+				cs, err = nil, nil
+			}
 			if err != nil {
 				return err
 			}
