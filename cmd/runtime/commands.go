@@ -426,6 +426,20 @@ func listCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// listEntry is one container in `list --format json`, with runc's keys in
+// runc's order (pid before status), which scripts match as text.
+type listEntry struct {
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     string            `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
 func printList(w io.Writer, cs []*libcontainer.Container, format string, quiet bool) error {
 	if quiet {
 		for _, c := range cs {
@@ -435,9 +449,13 @@ func printList(w io.Writer, cs []*libcontainer.Container, format string, quiet b
 	}
 	switch format {
 	case "json":
-		states := make([]*libcontainer.OCIState, 0, len(cs))
+		states := make([]listEntry, 0, len(cs))
 		for _, c := range cs {
-			states = append(states, c.OCIState())
+			s := c.OCIState()
+			states = append(states, listEntry{
+				Version: s.Version, ID: s.ID, Pid: s.Pid, Status: string(s.Status), Bundle: s.Bundle,
+				Rootfs: s.Rootfs, Created: s.Created, Annotations: s.Annotations, Owner: s.Owner,
+			})
 		}
 		return json.NewEncoder(w).Encode(states)
 	case "table":
