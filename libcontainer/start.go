@@ -46,13 +46,25 @@ func (c *Container) Start(ctx context.Context, warn io.Writer) error {
 		return fmt.Errorf("start %s: container init exited before it could start (%v)", c.state.ID, err)
 	}
 	if len(out) > 1 {
-		return fmt.Errorf("start %s: %s", c.state.ID, out[1:])
+		return &ProcessStartError{ID: c.state.ID, Reason: string(out[1:])}
 	}
 	if err := hooks.Run(ctx, hooks.Poststart, hooks.ForPoint(c.state.Hooks, hooks.Poststart), c.state.ociState(Running)); err != nil {
 		fmt.Fprintf(warn, "warning: %v\n", err)
 	}
 	return nil
 }
+
+// ProcessStartError is init's own account of why the container's program
+// did not start, once start had released it: a startContainer hook, the
+// credentials, or the exec itself ("exec /run.sh: no such file or
+// directory", runc's words). The runtime's CLI prints Reason alone, as runc
+// does, since it already says what failed.
+type ProcessStartError struct {
+	ID     string
+	Reason string
+}
+
+func (e *ProcessStartError) Error() string { return "start " + e.ID + ": " + e.Reason }
 
 var errFrozen = errors.New("its cgroup is frozen, and its init cannot run until it is thawed (berth-runtime resume, or write the freezer)")
 

@@ -100,8 +100,16 @@ func run(args []string) int {
 }
 
 // report writes the error to stderr and, like runc, to --log in its format.
+//
+// When the container's program could not start, the line is init's reason
+// alone ("exec /run.sh: no such file or directory"), as runc prints it:
+// tools and tests match that line whole.
 func (g *globals) report(err error) {
-	fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	if pe := (*libcontainer.ProcessStartError)(nil); errors.As(err, &pe) {
+		fmt.Fprintln(os.Stderr, pe.Reason)
+	} else {
+		fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	}
 	if g.logFile == nil && g.log != "" && g.logger == nil {
 		// A usage error stops cobra before the commands' set-up.
 		if g.setupLogging() != nil {
