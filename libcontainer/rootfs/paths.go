@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,12 +34,12 @@ func finish(cfg *Config, sys *system, root string) error {
 	linux := linuxSpec(cfg.Spec)
 	// Masks go last so that nothing mounted afterwards (a readonly bind of
 	// a parent directory) can cover them.
-	for _, p := range linux.ReadonlyPaths {
+	for _, p := range uniquePaths(linux.ReadonlyPaths) {
 		if err := f.readonlyPath(p); err != nil {
 			return err
 		}
 	}
-	for _, p := range linux.MaskedPaths {
+	for _, p := range uniquePaths(linux.MaskedPaths) {
 		if err := f.maskPath(p); err != nil {
 			return err
 		}
@@ -91,6 +92,24 @@ func remountReadonly(mnt mounter, path string) error {
 		return &os.PathError{Op: "statfs", Path: path, Err: err}
 	}
 	return remountBind(mnt, path, statfsToMountFlags(st.Flags)|unix.MS_RDONLY)
+}
+
+// uniquePaths drops the repeats of a path list, as written or as the same
+// path once cleaned ("/testdir" and "/testdir/"), keeping the first: a
+// path masked twice would get two stacked mounts, which mount(8) in the
+// container lists twice, while runc masks it once.
+func uniquePaths(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		c := filepath.Clean(p)
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, p)
+	}
+	return out
 }
 
 // maskPath hides path: a directory under an empty read-only tmpfs, anything
