@@ -96,8 +96,24 @@ func run(args []string) int {
 		return ee.code
 	}
 	g.report(err)
+	var ce codedError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	return 1
 }
+
+// codedError is a failure reported as usual that exits with code instead
+// of 1: exec's own failures exit 255, as runc's (a process's exit status
+// is 0-254 or 128+signal, so a caller such as containerd's shim tells
+// "exec failed" from "the program failed" by it).
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
 
 // report writes the error to stderr and, like runc, to --log in its format.
 //

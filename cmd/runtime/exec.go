@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -35,15 +36,12 @@ func execCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := libcontainer.Load(g.root, args[0])
-			if err != nil {
-				return err
+			err := execIn(cmd, g, f, args)
+			var ee exitError
+			if err != nil && !errors.As(err, &ee) {
+				return codedError{code: 255, err: err}
 			}
-			p, err := f.buildProcess(c, args[1:])
-			if err != nil {
-				return err
-			}
-			return runExec(cmd, c, p, f)
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -64,6 +62,18 @@ func execCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label for the process (refused where SELinux is not enabled)")
 	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile for the process (refused where AppArmor is not enabled)")
 	return cmd
+}
+
+func execIn(cmd *cobra.Command, g *globals, f *execFlags, args []string) error {
+	c, err := libcontainer.Load(g.root, args[0])
+	if err != nil {
+		return err
+	}
+	p, err := f.buildProcess(c, args[1:])
+	if err != nil {
+		return err
+	}
+	return runExec(cmd, c, p, f)
 }
 
 // buildProcess starts from the container's own process (as runc does) and
