@@ -16,6 +16,10 @@ type finisher struct {
 	sys   *system
 	root  *inRoot
 	procs []verifiedProc // the container's procfs mounts, verified
+	// maskFS is the root of the tmpfs the masked directories share, once
+	// the first is masked; maskFSFailed, once a bind of it failed.
+	maskFS       *os.File
+	maskFSFailed bool
 }
 
 func finish(cfg *Config, sys *system, root string) error {
@@ -31,6 +35,7 @@ func finish(cfg *Config, sys *system, root string) error {
 		return err
 	}
 	defer closeProcs(f.procs)
+	defer func() { f.maskFS.Close() }()
 	linux := linuxSpec(cfg.Spec)
 	// Masks go last so that nothing mounted afterwards (a readonly bind of
 	// a parent directory) can cover them.
@@ -128,11 +133,7 @@ func (f *finisher) maskPath(path string) error {
 		return fmt.Errorf("masked path %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-		if err := f.sys.mnt.MountOver("tmpfs", flags, "", t.fd); err != nil {
-			return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
-		}
-		return nil
+		return f.maskDir(path, t)
 	}
 	null, err := f.openDevNull()
 	if err != nil {
@@ -142,6 +143,35 @@ func (f *finisher) maskPath(path string) error {
 	if err := f.sys.mnt.BindOver(null, t.fd, false); err != nil {
 		return fmt.Errorf("masked path %s: bind-mount /dev/null: %w", path, err)
 	}
+	return nil
+}
+
+// maskDir hides the directory t under an empty read-only tmpfs: one
+// tmpfs for all the masked directories, as runc has it, the first mounted
+// and the others bind mounts of it (read-only too: a bind mount keeps its
+// source's flags). One superblock instead of one per path; a bind that
+// fails falls back to a tmpfs of its own.
+func (f *finisher) maskDir(path string, t *target) error {
+	if f.maskFS != nil {
+		err := f.sys.mnt.BindOver(f.maskFS, t.fd, false)
+		if err == nil {
+			return nil
+		}
+		f.maskFS.Close()
+		f.maskFS, f.maskFSFailed = nil, true
+	}
+	const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := f.sys.mnt.MountOver("tmpfs", flags, "", t.fd); err != nil {
+		return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
+	}
+	if f.maskFSFailed {
+		return nil
+	}
+	if err := t.reopen(); err != nil {
+		return fmt.Errorf("masked path %s: %w", path, err)
+	}
+	// The target's handle is now the tmpfs's root: keep it.
+	f.maskFS, t.fd = t.fd, nil
 	return nil
 }
 
