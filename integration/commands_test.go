@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 type ociState struct {
@@ -224,6 +225,19 @@ func TestSpec(t *testing.T) {
 	}
 	if res := r.run("spec", "--bundle", dir); res.code == 0 {
 		t.Fatal("spec overwrote an existing config.json")
+	}
+	// A cgroup namespace only on a unified (v2) host, as runc's.
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil {
+		t.Fatal(err)
+	}
+	unified := fs.Type == unix.CGROUP2_SUPER_MAGIC
+	cgroupNS := false
+	for _, n := range s.Linux.Namespaces {
+		cgroupNS = cgroupNS || n.Type == specs.CgroupNamespace
+	}
+	if cgroupNS != unified {
+		t.Fatalf("spec on a host with unified cgroups %v has a cgroup namespace: %v", unified, cgroupNS)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/libcontainer/cgroups"
 	"github.com/berthrt/berth/libcontainer/specdefault"
 )
 
@@ -166,7 +167,7 @@ func specCmd() *cobra.Command {
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("%s already exists: remove it first", path)
 			}
-			b, err := json.MarshalIndent(specdefault.Spec(), "", "\t")
+			b, err := json.MarshalIndent(specdefault.ForHost(cgroups.IsV2()), "", "\t")
 			if err != nil {
 				return err
 			}
