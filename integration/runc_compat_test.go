@@ -287,3 +287,56 @@ func TestRuncCompatMaskedDirsShareTmpfs(t *testing.T) {
 		t.Errorf("touch in a masked directory: exit %d %q, want a read-only file system", res.code, res.stderr)
 	}
 }
+
+// exec --cgroup puts the process in a sub-cgroup of the container's, and
+// refuses one that leads out of it, a missing one and an unknown
+// controller (exec.bats "--cgroup sub-cgroups").
+func TestRuncCompatExecSubCgroup(t *testing.T) {
+	r := newRT(t)
+	id := sleeper(t, r, nil)
+	// The container's cgroup, as its init's /proc/PID/cgroup names it: the
+	// memory hierarchy's on v1, the one tree's on v2.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(r.state(id).Pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hostDir, ctrl, rel string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		switch {
+		case len(f) == 3 && f[1] == "memory":
+			hostDir, ctrl, rel = filepath.Join("/sys/fs/cgroup/memory", f[2]), "memory:", f[2]
+		case len(f) == 3 && f[0] == "0" && f[1] == "" && hostDir == "" && !isDir("/sys/fs/cgroup/memory"):
+			hostDir, rel = filepath.Join("/sys/fs/cgroup", f[2]), f[2]
+		}
+	}
+	if hostDir == "" {
+		t.Fatalf("no memory or v2 cgroup for the container's init in %q", b)
+	}
+	sub := filepath.Join(hostDir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The container's delete removes its cgroup; the sub-cgroup must be
+	// empty and gone first.
+	t.Cleanup(func() { os.Remove(sub) })
+	out := r.must("exec", "--cgroup", ctrl+"sub", id, "cat", "/proc/self/cgroup")
+	if !strings.Contains(out, rel+"/sub\n") && !strings.Contains(out, ":/sub\n") {
+		t.Fatalf("exec --cgroup %ssub: /proc/self/cgroup\n%s\nwant %s/sub", ctrl, out, rel)
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"..", "bad sub cgroup path"},
+		{ctrl + "../sibling", "bad sub cgroup path"},
+		{ctrl + "nonexistent", " adding pid "},
+		{"whaaat:/", "unknown controller "},
+	} {
+		if res := r.run("exec", "--cgroup", tc.arg, id, "true"); res.code != 255 || !strings.Contains(res.stderr, tc.want) {
+			t.Errorf("exec --cgroup %s: exit %d %q, want 255 and %q", tc.arg, res.code, res.stderr, tc.want)
+		}
+	}
+	r.must("kill", id, "KILL")
+	r.waitStatus(id, "stopped")
+	if err := os.Remove(sub); err != nil {
+		t.Errorf("remove %s: %v", sub, err)
+	}
+}

@@ -12,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/libcontainer/cgroups"
 )
 
 // execFlags are runc's `exec` flags.
 type execFlags struct {
 	process, cwd, user, consoleSocket, pidFile string
-	env, caps                                  []string
+	env, caps, cgroups                         []string
 	gids                                       []int
 	tty, detach, noNewPrivs, ignorePaused      bool
 	preserveFds                                int
@@ -61,6 +62,7 @@ func execCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.preserveFds, "preserve-fds", 0, "pass this many fds from 3 on to the process")
 	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label for the process (refused where SELinux is not enabled)")
 	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile for the process (refused where AppArmor is not enabled)")
+	fl.StringArrayVar(&f.cgroups, "cgroup", nil, "run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH (v1), repeatable")
 	return cmd
 }
 
@@ -165,9 +167,13 @@ func addCaps(p *specs.Process, caps []string) {
 
 func runExec(cmd *cobra.Command, c *libcontainer.Container, p *specs.Process, f *execFlags) error {
 	ctx := cmd.Context()
+	sub, err := cgroups.ParseSubCgroups(f.cgroups)
+	if err != nil {
+		return err
+	}
 	o := libcontainer.ExecOpts{
 		Process: p, ConsoleSocket: f.consoleSocket, PidFile: f.pidFile,
-		PreserveFds: f.preserveFds, IgnorePaused: f.ignorePaused,
+		PreserveFds: f.preserveFds, IgnorePaused: f.ignorePaused, SubCgroups: sub,
 	}
 	if p.Terminal && f.consoleSocket == "" {
 		if f.detach {
