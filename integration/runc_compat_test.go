@@ -110,6 +110,23 @@ func TestRuncCompatHooks(t *testing.T) {
 	if res.code == 0 || !strings.Contains(res.stderr, "error running createRuntime hook #1:") {
 		t.Fatalf("failing createRuntime hook: exit %d %q, want runc's wording", res.code, res.stderr)
 	}
+
+	// A failing poststart hook fails the start and ends the container.
+	b = busybox(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "/bin/false"}}}
+	}, "sleep", "300")
+	id := newID(t)
+	r.must("create", "-b", b, id)
+	pid := r.state(id).Pid
+	res = r.run("start", id)
+	if res.code == 0 || !strings.Contains(res.stderr, "error running poststart hook #0:") {
+		t.Fatalf("failing poststart hook: start exit %d %q, want a failure in runc's wording", res.code, res.stderr)
+	}
+	r.waitStatus(id, "stopped")
+	if !processGone(pid) {
+		t.Fatalf("init %d lives on after its poststart hook failed", pid)
+	}
+	r.must("delete", id)
 }
 
 // list: a --root that does not exist fails; --format json has runc's key
