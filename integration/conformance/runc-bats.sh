@@ -153,6 +153,12 @@ run_file() {
 	local m
 	for m in $(findmnt -rn -o TARGET | grep -F "$tmp/" | sort -r); do umount -l "$m" || true; done
 	rm -rf --one-file-system "$tmp" || true
+	# The suite's teardown removes its parent cgroup from the v1
+	# hierarchies it knows by name; on a hybrid host the unified one
+	# (/sys/fs/cgroup/unified) keeps it, empty. rmdir only takes empty ones.
+	for m in /sys/fs/cgroup/*/runc-cgroups-integration-test /sys/fs/cgroup/runc-cgroups-integration-test; do
+		[[ -d $m ]] && find "$m" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	done
 }
 
 # results FILE LOG: "test name<TAB>ok|not ok|skip" from a TAP log.
@@ -195,6 +201,7 @@ for f in "${FILES[@]}"; do
 	done
 done
 mv "$WORK/results.tsv.new" "$WORK/results.tsv"
+rmdir "$TMPROOT" 2>/dev/null || true
 
 echo
 for i in "${!RT_NAMES[@]}"; do
