@@ -357,3 +357,24 @@ func TestRuncCompatExecSubCgroup(t *testing.T) {
 		t.Errorf("remove %s: %v", sub, err)
 	}
 }
+
+// A terminal belongs to the process's user, in devpts's tty group
+// (tty.bats "[tty owner] ({u,g}id != 0)").
+func TestRuncCompatTerminalOwner(t *testing.T) {
+	r := newRT(t)
+	m, s := openPty(t)
+	b := busybox(t, func(sp *specs.Spec) {
+		sp.Process.Terminal = true
+		sp.Process.User = specs.User{UID: 1000, GID: 100}
+	}, "sh", "-c", "stat -c owner=%u:%g $(tty)")
+	done := make(chan result, 1)
+	go func() { done <- r.runOnTerminal(s, "run", "-b", b, newID(t)) }()
+	// The group is devpts's tty group (5) either way: read up to it.
+	out := readUntil(t, m, ":5")
+	if res := <-done; res.code != 0 {
+		t.Fatalf("run on a terminal as uid 1000: exit %d (%q)", res.code, out)
+	}
+	if !strings.Contains(out, "owner=1000:5") {
+		t.Fatalf("terminal owner %q, want 1000:5", out)
+	}
+}

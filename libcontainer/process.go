@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthrt/berth/libcontainer/capabilities"
 	"github.com/berthrt/berth/libcontainer/procattr"
+	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
 // process is the user's program, checked and ready to exec.
@@ -202,6 +203,7 @@ func (p *process) enter(preserveFds int) error {
 	if err := p.caps.DropBounding(); err != nil {
 		return err
 	}
+	chownStdio([]*os.File{os.Stdin, os.Stdout, os.Stderr}, int(p.spec.User.UID))
 	if err := setUser(p.spec.User); err != nil {
 		return err
 	}
@@ -222,6 +224,22 @@ func (p *process) execProgram() error {
 		return fmt.Errorf("exec %s: %w", p.path, err)
 	}
 	return nil
+}
+
+// chownStdio gives the process's user its stdio, as runc does: its
+// terminal (made by root, so root's) and the pipes it was handed, which
+// it could not reopen through /dev/stdout otherwise. Only the owner
+// changes (the terminal keeps the tty group devpts gave it), /dev/null is
+// left alone, and a file the process may not change hands (EPERM: an
+// owner not mapped in its user namespace; EROFS) is left as it is.
+func chownStdio(files []*os.File, uid int) {
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil || int(st.Uid) == uid || rootfs.IsDevNull(&st) {
+			continue
+		}
+		f.Chown(uid, -1)
+	}
 }
 
 // setUser switches to the container user, keeping the permitted
