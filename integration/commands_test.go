@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 type ociState struct {
@@ -225,6 +226,19 @@ func TestSpec(t *testing.T) {
 	if res := r.run("spec", "--bundle", dir); res.code == 0 {
 		t.Fatal("spec overwrote an existing config.json")
 	}
+	// A cgroup namespace only on a unified (v2) host, as runc's.
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil {
+		t.Fatal(err)
+	}
+	unified := fs.Type == unix.CGROUP2_SUPER_MAGIC
+	cgroupNS := false
+	for _, n := range s.Linux.Namespaces {
+		cgroupNS = cgroupNS || n.Type == specs.CgroupNamespace
+	}
+	if cgroupNS != unified {
+		t.Fatalf("spec on a host with unified cgroups %v has a cgroup namespace: %v", unified, cgroupNS)
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -238,7 +252,9 @@ func TestBadInput(t *testing.T) {
 		{"rlimit above hard limit", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1 << 30, Soft: 1 << 30}}
 		}, "CAP_SYS_RESOURCE"},
-		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_NOPE"} }, "CAP_NOPE"},
+		// (An unknown capability is left out with a warning, as runc:
+		// TestRuncCompatCapabilityWarnings.)
+		{"env entry without =", func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "NOEQUALS") }, "NOEQUALS"},
 		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, "cwd"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

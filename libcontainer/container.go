@@ -8,7 +8,6 @@ package libcontainer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,12 +52,12 @@ func Load(root, id string) (*Container, error) {
 
 // List loads every container under root, sorted by id. A container whose
 // state cannot be read is skipped: one broken entry must not hide the rest.
+// A missing root is an error matching os.ErrNotExist: whether that means
+// "no containers yet" (the default root) or a mistyped --root is the
+// caller's to say.
 func List(root string) ([]*Container, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("list containers in %s: %w", root, err)
 	}
 	var out []*Container

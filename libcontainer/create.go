@@ -230,6 +230,7 @@ func parseSpec(raw []byte, bundle string) (*specs.Spec, error) {
 	if err := validate.Spec(&spec, validate.Probe()); err != nil {
 		return nil, fmt.Errorf("%s/config.json: %w", bundle, err)
 	}
+	warnProcess(spec.Process)
 	return &spec, nil
 }
 

@@ -24,7 +24,10 @@ type ExecOpts struct {
 	PreserveFds   int
 	// IgnorePaused lets exec start a process in a paused container; it
 	// stays frozen until the container is resumed.
-	IgnorePaused          bool
+	IgnorePaused bool
+	// SubCgroups puts the process in sub-cgroups of the container's,
+	// which must exist (runc's exec --cgroup; cgroups.ParseSubCgroups).
+	SubCgroups            map[string]string
 	Stdin, Stdout, Stderr *os.File
 }
 
@@ -66,6 +69,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	if err := validate.Process(o.Process, validate.Probe()); err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", c.state.ID, err)
 	}
+	warnProcess(o.Process)
 	switch st := c.Status(); {
 	case st == Stopped:
 		return nil, fmt.Errorf("cannot exec in container %s: it is stopped", c.state.ID)
@@ -80,7 +84,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOpts) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", c.state.ID, err)
 	}
-	l := &launcher{id: c.state.ID, initPath: o.InitPath, plan: plan, cg: cg, preserveFds: o.PreserveFds,
+	l := &launcher{id: c.state.ID, initPath: o.InitPath, plan: plan, cg: cg, subCgroups: o.SubCgroups, preserveFds: o.PreserveFds,
 		consoleSocket: o.ConsoleSocket, terminal: o.Process.Terminal,
 		stdin: o.Stdin, stdout: o.Stdout, stderr: o.Stderr}
 	spec, err := c.Spec()

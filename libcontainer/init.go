@@ -2,6 +2,7 @@ package libcontainer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -60,8 +61,12 @@ func Init() {
 	}
 	conn.f.Close()
 	err = startProcess(&cfg, p)
-	// After ready the parent is gone: stderr is all that is left to tell.
-	fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
+	// `start` reads the reason from the fifo and reports it; said twice,
+	// the user would see it twice (on the container's terminal too).
+	// Otherwise stderr is all that is left to tell.
+	if !errors.Is(err, errToldStart) {
+		fmt.Fprintf(os.Stderr, "berth-runtime init: %v\n", err)
+	}
 	os.Exit(127)
 }
 
@@ -133,7 +138,7 @@ func setupContainer(conn *syncConn, cfg *initConfig) (*process, error) {
 		}
 	}
 	st := cfg.state(os.Getpid(), Creating)
-	if err := hooks.Run(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st); err != nil {
+	if err := hooks.RunWith(context.Background(), hooks.CreateContainer, hooks.ForPoint(spec.Hooks, hooks.CreateContainer), st, hooks.Options{Dir: cfg.Rootfs}); err != nil {
 		return nil, err
 	}
 	if fork != nil {
@@ -228,9 +233,15 @@ func startProcess(cfg *initConfig, p *process) error {
 	if err == nil {
 		err = p.execProgram()
 	}
-	fifo.Write([]byte(err.Error()))
+	if _, werr := fifo.Write([]byte(err.Error())); werr == nil {
+		return fmt.Errorf("%w: %w", errToldStart, err)
+	}
 	return err
 }
+
+// errToldStart marks a failure init has written to the exec fifo, where
+// `start` reads it.
+var errToldStart = errors.New("told start")
 
 // runStartContainerHooks runs the startContainer hooks as the process is
 // about to run, as runc does: after enter, so under the container's user,
@@ -249,7 +260,7 @@ func runStartContainerHooks(cfg *initConfig, p *process) error {
 		return fmt.Errorf("hide preserved fds from the startContainer hooks: %w", err)
 	}
 	st := cfg.state(os.Getpid(), Created)
-	err := hooks.RunWithEnv(context.Background(), hooks.StartContainer, list, st, p.env)
+	err := hooks.RunWith(context.Background(), hooks.StartContainer, list, st, hooks.Options{Env: p.env})
 	if ferr := setCloexec(3, cfg.PreserveFds, false); ferr != nil && err == nil {
 		err = fmt.Errorf("pass the preserved fds to the process: %w", ferr)
 	}

@@ -12,15 +12,19 @@ import (
 // SIGKILL to a container without a pid namespace of its own goes to every
 // process in its cgroup, as in runc: there, init's death does not take the
 // others with it.
+//
+// That holds after its init is gone, too: such a container counts as
+// stopped, but what it started lives on in its cgroup, and SIGKILL is how
+// to end it (as runc, which refuses only once the cgroup is gone too).
 func (c *Container) Kill(sig syscall.Signal) error {
 	st := c.Status()
-	if st == Stopped {
-		return fmt.Errorf("%w: %s", ErrNotRunning, c.state.ID)
-	}
 	if sig == syscall.SIGKILL && c.state.SharedPidNS {
 		if _, err := c.cgroup(); err == nil {
 			return c.KillAll(sig)
 		}
+	}
+	if st == Stopped {
+		return fmt.Errorf("%w: %s", ErrNotRunning, c.state.ID)
 	}
 	if err := c.state.signal(sig); err != nil {
 		return err

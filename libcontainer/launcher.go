@@ -24,9 +24,11 @@ type launcher struct {
 	id string
 	// initPath is the runtime binary the process is exec'd from ("" for
 	// this one); it is sealed first (sealed.go).
-	initPath      string
-	plan          *nsPlan
-	cg            cgroups.Manager
+	initPath string
+	plan     *nsPlan
+	cg       cgroups.Manager
+	// subCgroups are exec's sub-cgroups of cg (cgroups.OpenSubEntry).
+	subCgroups    map[string]string
 	preserveFds   int
 	consoleSocket string
 	terminal      bool
@@ -59,7 +61,7 @@ func (l *launcher) launch(cfg *initConfig) error {
 		return err
 	}
 	defer release()
-	entry, err := cgroups.OpenEntry(l.cg)
+	entry, err := cgroups.OpenSubEntry(l.cg, l.subCgroups)
 	if err != nil {
 		return err
 	}

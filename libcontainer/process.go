@@ -3,18 +3,19 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"unsafe"
 
-	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer/capabilities"
 	"github.com/berthrt/berth/libcontainer/procattr"
+	"github.com/berthrt/berth/libcontainer/rootfs"
 )
 
 // process is the user's program, checked and ready to exec.
@@ -51,12 +52,29 @@ func prepareProcess(p *specs.Process, pers *specs.LinuxPersonality, makeCwd bool
 	if err := enterCwd(p.Cwd, makeCwd); err != nil {
 		return nil, err
 	}
-	env := withHome(p.Env, int(p.User.UID))
+	uid := int(p.User.UID)
+	env, err := prepareEnv(p.Env, func() string { return passwdHome(uid) })
+	if err != nil {
+		return nil, err
+	}
 	path, err := lookPath(p.Args[0], env)
 	if err != nil {
 		return nil, err
 	}
 	return &process{spec: p, path: path, env: env, caps: caps, attrs: attrs}, nil
+}
+
+// warnProcess logs, as warnings, what of p the process will run without
+// (capabilities left out, as runc leaves them out), where the user of
+// create or exec sees it: the container's init has no channel for it.
+func warnProcess(p *specs.Process) {
+	ws, err := capabilities.Warnings(p.Capabilities)
+	if err != nil {
+		return // the init's capabilities.Parse reports it
+	}
+	for _, w := range ws {
+		slog.Warn(w)
+	}
 }
 
 // enterCwd changes to the process's cwd and makes sure it is inside the
@@ -109,21 +127,6 @@ func setRlimits(list []specs.POSIXRlimit) error {
 		}
 	}
 	return nil
-}
-
-// withHome adds HOME from the container's /etc/passwd when the spec does
-// not set it, as shells and runc users expect.
-func withHome(env []string, uid int) []string {
-	for _, e := range env {
-		if strings.HasPrefix(e, "HOME=") {
-			return env
-		}
-	}
-	home := "/"
-	if u, err := user.LookupUid(uid); err == nil && u.Home != "" {
-		home = u.Home
-	}
-	return append(append([]string(nil), env...), "HOME="+home)
 }
 
 // lookPath finds the program in the container's PATH (from the process
@@ -200,6 +203,7 @@ func (p *process) enter(preserveFds int) error {
 	if err := p.caps.DropBounding(); err != nil {
 		return err
 	}
+	chownStdio([]*os.File{os.Stdin, os.Stdout, os.Stderr}, int(p.spec.User.UID))
 	if err := setUser(p.spec.User); err != nil {
 		return err
 	}
@@ -220,6 +224,22 @@ func (p *process) execProgram() error {
 		return fmt.Errorf("exec %s: %w", p.path, err)
 	}
 	return nil
+}
+
+// chownStdio gives the process's user its stdio, as runc does: its
+// terminal (made by root, so root's) and the pipes it was handed, which
+// it could not reopen through /dev/stdout otherwise. Only the owner
+// changes (the terminal keeps the tty group devpts gave it), /dev/null is
+// left alone, and a file the process may not change hands (EPERM: an
+// owner not mapped in its user namespace; EROFS) is left as it is.
+func chownStdio(files []*os.File, uid int) {
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil || int(st.Uid) == uid || rootfs.IsDevNull(&st) {
+			continue
+		}
+		f.Chown(uid, -1)
+	}
 }
 
 // setUser switches to the container user, keeping the permitted

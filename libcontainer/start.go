@@ -7,14 +7,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/berthrt/berth/libcontainer/hooks"
 )
 
 // Start releases a created container's init to exec the user's program,
-// then runs the poststart hooks. A failing poststart hook is reported as a
-// warning on warn, as the spec asks, and does not fail the start.
+// then runs the poststart hooks. A failing poststart hook fails the start
+// and kills the container, as runc's; warn gets what goes wrong on the way.
 func (c *Container) Start(ctx context.Context, warn io.Writer) error {
 	if st := c.Status(); st != Created {
 		return fmt.Errorf("cannot start container %s: it is %s, not created", c.state.ID, st)
@@ -46,13 +47,32 @@ func (c *Container) Start(ctx context.Context, warn io.Writer) error {
 		return fmt.Errorf("start %s: container init exited before it could start (%v)", c.state.ID, err)
 	}
 	if len(out) > 1 {
-		return fmt.Errorf("start %s: %s", c.state.ID, out[1:])
+		return &ProcessStartError{ID: c.state.ID, Reason: string(out[1:])}
 	}
 	if err := hooks.Run(ctx, hooks.Poststart, hooks.ForPoint(c.state.Hooks, hooks.Poststart), c.state.ociState(Running)); err != nil {
-		fmt.Fprintf(warn, "warning: %v\n", err)
+		// As runc (which tools built on it expect, its own tests among
+		// them): the container is killed and start fails, rather than
+		// the spec's warning and carry on. What a poststart hook was to
+		// set up around the program is missing.
+		if kerr := c.Kill(syscall.SIGKILL); kerr != nil && !errors.Is(kerr, ErrNotRunning) {
+			fmt.Fprintf(warn, "warning: kill %s after its poststart hook failed: %v\n", c.state.ID, kerr)
+		}
+		return fmt.Errorf("start %s: %w", c.state.ID, err)
 	}
 	return nil
 }
+
+// ProcessStartError is init's own account of why the container's program
+// did not start, once start had released it: a startContainer hook, the
+// credentials, or the exec itself ("exec /run.sh: no such file or
+// directory", runc's words). The runtime's CLI prints Reason alone, as runc
+// does, since it already says what failed.
+type ProcessStartError struct {
+	ID     string
+	Reason string
+}
+
+func (e *ProcessStartError) Error() string { return "start " + e.ID + ": " + e.Reason }
 
 var errFrozen = errors.New("its cgroup is frozen, and its init cannot run until it is thawed (berth-runtime resume, or write the freezer)")
 

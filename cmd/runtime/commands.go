@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/libcontainer/cgroups"
 	"github.com/berthrt/berth/libcontainer/specdefault"
 )
 
@@ -96,12 +97,36 @@ func run(args []string) int {
 		return ee.code
 	}
 	g.report(err)
+	var ce codedError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
 	return 1
 }
 
+// codedError is a failure reported as usual that exits with code instead
+// of 1: exec's own failures exit 255, as runc's (a process's exit status
+// is 0-254 or 128+signal, so a caller such as containerd's shim tells
+// "exec failed" from "the program failed" by it).
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
+
 // report writes the error to stderr and, like runc, to --log in its format.
+//
+// When the container's program could not start, the line is init's reason
+// alone ("exec /run.sh: no such file or directory"), as runc prints it:
+// tools and tests match that line whole.
 func (g *globals) report(err error) {
-	fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	if pe := (*libcontainer.ProcessStartError)(nil); errors.As(err, &pe) {
+		fmt.Fprintln(os.Stderr, pe.Reason)
+	} else {
+		fmt.Fprintf(os.Stderr, "berth-runtime: %v\n", err)
+	}
 	if g.logFile == nil && g.log != "" && g.logger == nil {
 		// A usage error stops cobra before the commands' set-up.
 		if g.setupLogging() != nil {
@@ -142,7 +167,7 @@ func specCmd() *cobra.Command {
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("%s already exists: remove it first", path)
 			}
-			b, err := json.MarshalIndent(specdefault.Spec(), "", "\t")
+			b, err := json.MarshalIndent(specdefault.ForHost(cgroups.IsV2()), "", "\t")
 			if err != nil {
 				return err
 			}
@@ -359,11 +384,12 @@ func killCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// parseSignal takes KILL, SIGKILL or 9.
+// parseSignal takes KILL, SIGKILL or 9, and 0, which sends nothing but
+// checks that the container is running (kill(2)'s signal 0), as runc's.
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64", s)
+		if n < 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q: numbers go from 0 to 64", s)
 		}
 		return syscall.Signal(n), nil
 	}
@@ -408,6 +434,12 @@ func listCmd(g *globals) *cobra.Command {
 		Args:    exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cs, err := libcontainer.List(g.root)
+			// As runc: no state root yet is an empty list only at the
+			// default root, which the first create makes; a --root that
+			// does not exist is a mistake to report.
+			if errors.Is(err, os.ErrNotExist) && !cmd.Flags().Changed("root") {
+				cs, err = nil, nil
+			}
 			if err != nil {
 				return err
 			}
@@ -419,6 +451,20 @@ func listCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// listEntry is one container in `list --format json`, with runc's keys in
+// runc's order (pid before status), which scripts match as text.
+type listEntry struct {
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     string            `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
 func printList(w io.Writer, cs []*libcontainer.Container, format string, quiet bool) error {
 	if quiet {
 		for _, c := range cs {
@@ -428,9 +474,13 @@ func printList(w io.Writer, cs []*libcontainer.Container, format string, quiet b
 	}
 	switch format {
 	case "json":
-		states := make([]*libcontainer.OCIState, 0, len(cs))
+		states := make([]listEntry, 0, len(cs))
 		for _, c := range cs {
-			states = append(states, c.OCIState())
+			s := c.OCIState()
+			states = append(states, listEntry{
+				Version: s.Version, ID: s.ID, Pid: s.Pid, Status: string(s.Status), Bundle: s.Bundle,
+				Rootfs: s.Rootfs, Created: s.Created, Annotations: s.Annotations, Owner: s.Owner,
+			})
 		}
 		return json.NewEncoder(w).Encode(states)
 	case "table":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthrt/berth/libcontainer"
+	"github.com/berthrt/berth/libcontainer/cgroups"
 )
 
 // execFlags are runc's `exec` flags.
 type execFlags struct {
 	process, cwd, user, consoleSocket, pidFile string
-	env, caps                                  []string
+	env, caps, cgroups                         []string
 	gids                                       []int
 	tty, detach, noNewPrivs, ignorePaused      bool
 	preserveFds                                int
@@ -35,15 +37,12 @@ func execCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := libcontainer.Load(g.root, args[0])
-			if err != nil {
-				return err
+			err := execIn(cmd, g, f, args)
+			var ee exitError
+			if err != nil && !errors.As(err, &ee) {
+				return codedError{code: 255, err: err}
 			}
-			p, err := f.buildProcess(c, args[1:])
-			if err != nil {
-				return err
-			}
-			return runExec(cmd, c, p, f)
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -63,7 +62,20 @@ func execCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.preserveFds, "preserve-fds", 0, "pass this many fds from 3 on to the process")
 	fl.StringVar(&f.processLabel, "process-label", "", "SELinux label for the process (refused where SELinux is not enabled)")
 	fl.StringVar(&f.apparmor, "apparmor", "", "AppArmor profile for the process (refused where AppArmor is not enabled)")
+	fl.StringArrayVar(&f.cgroups, "cgroup", nil, "run in a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH (v1), repeatable")
 	return cmd
+}
+
+func execIn(cmd *cobra.Command, g *globals, f *execFlags, args []string) error {
+	c, err := libcontainer.Load(g.root, args[0])
+	if err != nil {
+		return err
+	}
+	p, err := f.buildProcess(c, args[1:])
+	if err != nil {
+		return err
+	}
+	return runExec(cmd, c, p, f)
 }
 
 // buildProcess starts from the container's own process (as runc does) and
@@ -155,9 +167,13 @@ func addCaps(p *specs.Process, caps []string) {
 
 func runExec(cmd *cobra.Command, c *libcontainer.Container, p *specs.Process, f *execFlags) error {
 	ctx := cmd.Context()
+	sub, err := cgroups.ParseSubCgroups(f.cgroups)
+	if err != nil {
+		return err
+	}
 	o := libcontainer.ExecOpts{
 		Process: p, ConsoleSocket: f.consoleSocket, PidFile: f.pidFile,
-		PreserveFds: f.preserveFds, IgnorePaused: f.ignorePaused,
+		PreserveFds: f.preserveFds, IgnorePaused: f.ignorePaused, SubCgroups: sub,
 	}
 	if p.Terminal && f.consoleSocket == "" {
 		if f.detach {

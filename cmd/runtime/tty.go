@@ -55,7 +55,15 @@ func runWithTerminal(start func(sock string, size *specs.Box, ready func()) (wai
 	}
 	defer ln.Close()
 	masters := make(chan *os.File, 1)
-	go func() { m, _ := libcontainer.ReceivePty(ln); masters <- m }()
+	// The master arrives while create runs, before start lets the program
+	// run: ONLCR is cleared long before the program writes.
+	go func() {
+		m, _ := libcontainer.ReceivePty(ln)
+		if m != nil {
+			clearONLCR(m)
+		}
+		masters <- m
+	}()
 
 	sigs, ready, stop := catchSignals(false)
 	defer stop()
@@ -132,6 +140,21 @@ func resize(master *os.File) {
 		return
 	}
 	unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
+}
+
+// clearONLCR stops the pty turning the program's "\n" into "\r\n", as
+// runc does for the terminal it relays: our own terminal (raw, below)
+// already ends lines as the caller's terminal does, and output captured
+// through script(1) or a pipe then reads as the program wrote it. A
+// console socket's receiver (a shim) gets the pty as the kernel makes it.
+func clearONLCR(master *os.File) {
+	fd := int(master.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return
+	}
+	t.Oflag &^= unix.ONLCR
+	unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
 
 // makeRaw puts f in raw mode if it is a terminal, and returns how to undo

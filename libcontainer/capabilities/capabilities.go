@@ -25,9 +25,10 @@ var byName = func() map[string]capability.Cap {
 	return m
 }()
 
-// Parse validates every name. A name unknown to Berth is an error (a typo
-// must not silently grant or drop nothing); a known capability that this
-// kernel lacks is left out, as runc does.
+// Parse reads the five sets. A name that Berth does not know, or a
+// capability this kernel lacks, is left out, as runc does: specs written
+// for a newer kernel (CAP_CHECKPOINT_RESTORE on an old one) still run.
+// Warnings says what was left out, for the caller to report.
 func Parse(c *specs.LinuxCapabilities) (*Set, error) {
 	s := &Set{caps: map[capability.CapType][]capability.Cap{}}
 	if c == nil {
@@ -37,24 +38,74 @@ func Parse(c *specs.LinuxCapabilities) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the kernel's last capability: %w", err)
 	}
-	for kind, names := range map[capability.CapType][]string{
-		capability.BOUNDING:    c.Bounding,
-		capability.EFFECTIVE:   c.Effective,
-		capability.PERMITTED:   c.Permitted,
-		capability.INHERITABLE: c.Inheritable,
-		capability.AMBIENT:     c.Ambient,
-	} {
+	for kind, names := range sets(c) {
 		for _, n := range names {
-			cp, ok := byName[strings.ToUpper(n)]
-			if !ok {
-				return nil, fmt.Errorf("unknown capability %q in process.capabilities (names look like CAP_NET_ADMIN)", n)
-			}
-			if cp <= last {
+			if cp, ok := lookup(n, last); ok {
 				s.caps[kind] = append(s.caps[kind], cp)
 			}
 		}
 	}
 	return s, nil
+}
+
+// Warnings lists, in runc's words, what of c the process will not get:
+// the names left out (unknown, or unavailable on this kernel) and the
+// ambient capabilities that cannot be raised because they are not both
+// permitted and inheritable (the kernel's rule).
+func Warnings(c *specs.LinuxCapabilities) ([]string, error) {
+	if c == nil {
+		return nil, nil
+	}
+	last, err := capability.LastCap()
+	if err != nil {
+		return nil, fmt.Errorf("read the kernel's last capability: %w", err)
+	}
+	var ignored []string
+	seen := map[string]bool{}
+	for _, names := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+		for _, n := range names {
+			if _, ok := lookup(n, last); !ok && !seen[n] {
+				seen[n] = true
+				ignored = append(ignored, n)
+			}
+		}
+	}
+	var out []string
+	if len(ignored) > 0 {
+		out = append(out, fmt.Sprintf("ignoring unknown or unavailable capabilities: %q", ignored))
+	}
+	has := func(set []string, want capability.Cap) bool {
+		for _, n := range set {
+			if cp, ok := lookup(n, last); ok && cp == want {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range c.Ambient {
+		cp, ok := lookup(n, last)
+		if ok && (!has(c.Permitted, cp) || !has(c.Inheritable, cp)) {
+			out = append(out, fmt.Sprintf("can't raise ambient capability %s: it is not in both the permitted and the inheritable set", n))
+		}
+	}
+	return out, nil
+}
+
+func sets(c *specs.LinuxCapabilities) map[capability.CapType][]string {
+	return map[capability.CapType][]string{
+		capability.BOUNDING:    c.Bounding,
+		capability.EFFECTIVE:   c.Effective,
+		capability.PERMITTED:   c.Permitted,
+		capability.INHERITABLE: c.Inheritable,
+		capability.AMBIENT:     c.Ambient,
+	}
+}
+
+// lookup finds a capability by name (CAP_NET_ADMIN, any case), if this
+// kernel has it.
+func lookup(name string, last capability.Cap) (capability.Cap, bool) {
+	cp, ok := byName[strings.ToUpper(name)]
+	return cp, ok && cp <= last
 }
 
 // DropBounding removes everything not listed from the bounding set.

@@ -53,15 +53,30 @@ func ForPoint(h *specs.Hooks, p Point) []specs.Hook {
 
 // Run runs hooks in order and stops at the first failure. The state is
 // written to each hook's stdin. A hook that outlives its timeout is killed
-// and counts as failed. A hook gets exactly the env the spec gives it.
+// and counts as failed. A hook gets exactly the env the spec gives it, and
+// the runtime's working directory.
 func Run(ctx context.Context, p Point, list []specs.Hook, state *specs.State) error {
-	return RunWithEnv(ctx, p, list, state, nil)
+	return RunWith(ctx, p, list, state, Options{})
 }
 
-// RunWithEnv is Run where a hook without an env of its own gets
-// defaultEnv: the startContainer hooks get the container process's
-// environment, as runc's inherit it from the init they run from.
-func RunWithEnv(ctx context.Context, p Point, list []specs.Hook, state *specs.State, defaultEnv []string) error {
+// Options are what a point of the lifecycle gives its hooks besides the
+// state.
+type Options struct {
+	// Env is for a hook without an env of its own: the startContainer
+	// hooks get the container process's environment, as runc's inherit it
+	// from the init they run from.
+	Env []string
+	// Dir is the hooks' working directory when not empty: the
+	// createContainer hooks run in the container's root, as runc's do (a
+	// hook that works on ./lib means the container's), before the root
+	// switch.
+	Dir string
+}
+
+// RunWith is Run with opts. A failure reads "error running POINT hook #N
+// (PATH): why", N counted from 0, as runc words it: tools and tests grep
+// for "error running createRuntime hook #1:".
+func RunWith(ctx context.Context, p Point, list []specs.Hook, state *specs.State, opts Options) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -70,14 +85,14 @@ func RunWithEnv(ctx context.Context, p Point, list []specs.Hook, state *specs.St
 		return fmt.Errorf("encode state for %s hooks: %w", p, err)
 	}
 	for i, h := range list {
-		if err := runOne(ctx, h, input, defaultEnv); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", p, i, h.Path, err)
+		if err := runOne(ctx, h, input, opts); err != nil {
+			return fmt.Errorf("error running %s hook #%d: %s: %w", p, i, h.Path, err)
 		}
 	}
 	return nil
 }
 
-func runOne(ctx context.Context, h specs.Hook, input []byte, defaultEnv []string) error {
+func runOne(ctx context.Context, h specs.Hook, input []byte, opts Options) error {
 	if h.Timeout != nil {
 		if *h.Timeout <= 0 {
 			return fmt.Errorf("timeout must be positive, got %d", *h.Timeout)
@@ -95,8 +110,9 @@ func runOne(ctx context.Context, h specs.Hook, input []byte, defaultEnv []string
 	// A hook never sees the runtime's environment.
 	cmd.Env = h.Env
 	if len(cmd.Env) == 0 {
-		cmd.Env = defaultEnv
+		cmd.Env = opts.Env
 	}
+	cmd.Dir = opts.Dir
 	if cmd.Env == nil {
 		cmd.Env = []string{}
 	}

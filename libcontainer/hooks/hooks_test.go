@@ -21,6 +21,7 @@ func TestRun(t *testing.T) {
 		name       string
 		hooks      []specs.Hook
 		defaultEnv []string
+		dir        string
 		wantErr    string
 		wantOut    string
 	}{
@@ -58,6 +59,17 @@ func TestRun(t *testing.T) {
 			wantErr: "boom",
 		},
 		{
+			name:    "runs in the given dir",
+			hooks:   []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "pwd > " + out}}},
+			dir:     dir,
+			wantOut: dir + "\n",
+		},
+		{
+			name:    "names the point, index and path as runc does",
+			hooks:   []specs.Hook{{Path: "/bin/true"}, {Path: "/bin/false"}},
+			wantErr: "error running prestart hook #1: /bin/false: exit status 1",
+		},
+		{
 			name:    "timeout kills",
 			hooks:   []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "10"}, Timeout: &one}},
 			wantErr: "timed out after 1s",
@@ -71,7 +83,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			os.Remove(out)
-			err := RunWithEnv(context.Background(), Prestart, tt.hooks, state, tt.defaultEnv)
+			err := RunWith(context.Background(), Prestart, tt.hooks, state, Options{Env: tt.defaultEnv, Dir: tt.dir})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -199,9 +199,19 @@ func (p *preparer) mountFS(req *request) error {
 
 // fsMountPoint makes and checks the directory a file system is mounted on.
 func (p *preparer) fsMountPoint(req *request) (*target, error) {
-	t, err := p.root.create(req.dest, true)
+	t, err := p.root.lookup(req.dest)
+	existed := err == nil
+	if errors.Is(err, os.ErrNotExist) {
+		t, err = p.root.create(req.dest, true)
+	}
 	if err != nil {
 		return nil, p.errorf(req, err, "create mount point")
+	}
+	if existed && req.m.Type == "tmpfs" {
+		if err := req.opts.keepTmpfsMode(t.fd); err != nil {
+			t.close()
+			return nil, p.errorf(req, err, "read the mount point's mode")
+		}
 	}
 	if err := p.checkProcDest(req, t.rel); err != nil {
 		t.close()

@@ -549,3 +549,51 @@ func TestDevicesThroughDanglingDevSymlink(t *testing.T) {
 		t.Errorf("ptmx: %v", err)
 	}
 }
+
+// A tmpfs without mode= takes the mode of the directory it covers, special
+// bits included; one with mode=, or on a mount point made for it, does not.
+func TestTmpfsKeepsMountPointMode(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mode    os.FileMode // of the existing directory; 0: none
+		options []string
+		want    string
+	}{
+		{name: "existing 0710", mode: 0o710, options: nil, want: "mode=0710"},
+		{name: "existing with special bits", mode: 0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky, options: []string{"noexec", "size=1m"}, want: "mode=7777,size=1m"},
+		{name: "mode given", mode: 0o710, options: []string{"mode=0410"}, want: "mode=0410"},
+		{name: "made by the runtime", options: []string{"size=1m"}, want: "size=1m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := mountsOnly(&specs.Spec{Mounts: []specs.Mount{{Destination: "/tmp/test", Type: "tmpfs", Source: "tmpfs", Options: tc.options}}})
+			f, _, err := prepareWith(t, spec, func(cfg *Config, _ *fakeSys) {
+				if tc.mode == 0 {
+					return
+				}
+				dir := filepath.Join(cfg.Rootfs, "tmp/test")
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				// chmod, not the umask-filtered mkdir mode.
+				if err := os.Chmod(dir, tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := f.specMounts()
+			if len(got) != 1 || !strings.HasPrefix(got[0], "mount tmpfs {root}/tmp/test tmpfs ") {
+				t.Fatalf("calls %q, want one tmpfs mount", got)
+			}
+			fields := strings.Fields(got[0])
+			data := ""
+			if len(fields) > 5 {
+				data = fields[5]
+			}
+			if data != tc.want {
+				t.Fatalf("tmpfs data %q, want %q (call %q)", data, tc.want, got[0])
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -180,6 +181,25 @@ func (o *mountOptions) addRecAttr(r recAttrOption) {
 func (o mountOptions) isBind() bool { return o.flags&unix.MS_BIND != 0 }
 
 func (o *mountOptions) dataString() string { return strings.Join(o.data, ",") }
+
+// keepTmpfsMode gives a tmpfs without a mode= option the mode (permission,
+// setuid, setgid and sticky bits) of the directory it covers, as runc does:
+// a tmpfs on an image's /tmp (1777) or on a directory made 0710 stays so,
+// instead of the kernel's default 1777. A mount point Berth makes itself is
+// left to that default.
+func (o *mountOptions) keepTmpfsMode(mountPoint *os.File) error {
+	for _, d := range o.data {
+		if strings.HasPrefix(d, "mode=") {
+			return nil
+		}
+	}
+	st, err := fstat(mountPoint)
+	if err != nil {
+		return err
+	}
+	o.data = append([]string{fmt.Sprintf("mode=%04o", st.Mode&0o7777)}, o.data...)
+	return nil
+}
 
 // rootPropagation maps linux.rootfsPropagation; "" means "leave it".
 func rootPropagation(value string) (uintptr, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +16,10 @@ type finisher struct {
 	sys   *system
 	root  *inRoot
 	procs []verifiedProc // the container's procfs mounts, verified
+	// maskFS is the root of the tmpfs the masked directories share, once
+	// the first is masked; maskFSFailed, once a bind of it failed.
+	maskFS       *os.File
+	maskFSFailed bool
 }
 
 func finish(cfg *Config, sys *system, root string) error {
@@ -30,15 +35,16 @@ func finish(cfg *Config, sys *system, root string) error {
 		return err
 	}
 	defer closeProcs(f.procs)
+	defer func() { f.maskFS.Close() }()
 	linux := linuxSpec(cfg.Spec)
 	// Masks go last so that nothing mounted afterwards (a readonly bind of
 	// a parent directory) can cover them.
-	for _, p := range linux.ReadonlyPaths {
+	for _, p := range uniquePaths(linux.ReadonlyPaths) {
 		if err := f.readonlyPath(p); err != nil {
 			return err
 		}
 	}
-	for _, p := range linux.MaskedPaths {
+	for _, p := range uniquePaths(linux.MaskedPaths) {
 		if err := f.maskPath(p); err != nil {
 			return err
 		}
@@ -93,6 +99,24 @@ func remountReadonly(mnt mounter, path string) error {
 	return remountBind(mnt, path, statfsToMountFlags(st.Flags)|unix.MS_RDONLY)
 }
 
+// uniquePaths drops the repeats of a path list, as written or as the same
+// path once cleaned ("/testdir" and "/testdir/"), keeping the first: a
+// path masked twice would get two stacked mounts, which mount(8) in the
+// container lists twice, while runc masks it once.
+func uniquePaths(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		c := filepath.Clean(p)
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		out = append(out, p)
+	}
+	return out
+}
+
 // maskPath hides path: a directory under an empty read-only tmpfs, anything
 // else under /dev/null.
 func (f *finisher) maskPath(path string) error {
@@ -109,11 +133,7 @@ func (f *finisher) maskPath(path string) error {
 		return fmt.Errorf("masked path %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-		if err := f.sys.mnt.MountOver("tmpfs", flags, "", t.fd); err != nil {
-			return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
-		}
-		return nil
+		return f.maskDir(path, t)
 	}
 	null, err := f.openDevNull()
 	if err != nil {
@@ -123,6 +143,35 @@ func (f *finisher) maskPath(path string) error {
 	if err := f.sys.mnt.BindOver(null, t.fd, false); err != nil {
 		return fmt.Errorf("masked path %s: bind-mount /dev/null: %w", path, err)
 	}
+	return nil
+}
+
+// maskDir hides the directory t under an empty read-only tmpfs: one
+// tmpfs for all the masked directories, as runc has it, the first mounted
+// and the others bind mounts of it (read-only too: a bind mount keeps its
+// source's flags). One superblock instead of one per path; a bind that
+// fails falls back to a tmpfs of its own.
+func (f *finisher) maskDir(path string, t *target) error {
+	if f.maskFS != nil {
+		err := f.sys.mnt.BindOver(f.maskFS, t.fd, false)
+		if err == nil {
+			return nil
+		}
+		f.maskFS.Close()
+		f.maskFS, f.maskFSFailed = nil, true
+	}
+	const flags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := f.sys.mnt.MountOver("tmpfs", flags, "", t.fd); err != nil {
+		return fmt.Errorf("masked path %s: mount tmpfs: %w", path, err)
+	}
+	if f.maskFSFailed {
+		return nil
+	}
+	if err := t.reopen(); err != nil {
+		return fmt.Errorf("masked path %s: %w", path, err)
+	}
+	// The target's handle is now the tmpfs's root: keep it.
+	f.maskFS, t.fd = t.fd, nil
 	return nil
 }
 

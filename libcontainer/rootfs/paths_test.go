@@ -107,3 +107,76 @@ func TestFinishErrorsNameThePath(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestUniquePaths(t *testing.T) {
+	for _, tc := range []struct {
+		in, want []string
+	}{
+		{in: nil, want: []string{}},
+		{in: []string{"/a", "/b"}, want: []string{"/a", "/b"}},
+		{in: []string{"/testdir", "/proc/kcore", "/testdir"}, want: []string{"/testdir", "/proc/kcore"}},
+		{in: []string{"/testdir/", "/testdir", "//testdir"}, want: []string{"/testdir/"}},
+	} {
+		if got := uniquePaths(tc.in); strings.Join(got, ",") != strings.Join(tc.want, ",") || len(got) != len(tc.want) {
+			t.Errorf("uniquePaths(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A path listed twice is masked (or made read-only) once.
+func TestFinishDuplicatePathsOnce(t *testing.T) {
+	linux := &specs.Linux{
+		ReadonlyPaths: []string{"/proc/sys", "/proc/sys/"},
+		MaskedPaths:   []string{"/proc/kcore", "/sys/firmware", "/proc/kcore", "/sys/firmware"},
+	}
+	f, _, err := finishWith(t, linux, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, "calls", f.calls, []string{
+		"bind-over {root}/proc/sys {root}/proc/sys BIND|REC",
+		"make-readonly {root}/proc/sys",
+		"bind-over {root}/dev/null {root}/proc/kcore BIND",
+		"mount-over tmpfs {root}/sys/firmware RDONLY|NOSUID|NODEV|NOEXEC",
+	})
+}
+
+// The masked directories share one read-only tmpfs: the first gets it, the
+// others a bind mount of it.
+func TestFinishMaskedDirsShareTmpfs(t *testing.T) {
+	linux := &specs.Linux{MaskedPaths: []string{"/sys/firmware", "/proc/kcore", "/proc/bus", "/proc/sys"}}
+	f, _, err := finishWith(t, linux, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffLines(t, "calls", f.calls, []string{
+		"mount-over tmpfs {root}/sys/firmware RDONLY|NOSUID|NODEV|NOEXEC",
+		"bind-over {root}/dev/null {root}/proc/kcore BIND",
+		"bind-over {root}/sys/firmware {root}/proc/bus BIND",
+		"bind-over {root}/sys/firmware {root}/proc/sys BIND",
+	})
+}
+
+// A bind of the shared tmpfs that fails falls back to a tmpfs per
+// directory, for the rest too.
+func TestFinishMaskedDirsBindFails(t *testing.T) {
+	linux := &specs.Linux{MaskedPaths: []string{"/sys/firmware", "/proc/bus", "/proc/sys"}}
+	f, _, err := finishWith(t, linux, false, func(_ string, f *fakeSys) {
+		f.fail = func(line string) error {
+			if strings.HasPrefix(line, "bind-over {root}/sys/firmware ") {
+				return unix.EPERM
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tmpfs = " RDONLY|NOSUID|NODEV|NOEXEC"
+	diffLines(t, "calls", f.calls, []string{
+		"mount-over tmpfs {root}/sys/firmware" + tmpfs,
+		"bind-over {root}/sys/firmware {root}/proc/bus BIND = operation not permitted",
+		"mount-over tmpfs {root}/proc/bus" + tmpfs,
+		"mount-over tmpfs {root}/proc/sys" + tmpfs,
+	})
+}

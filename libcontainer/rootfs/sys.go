@@ -91,7 +91,7 @@ func hostSystem() *system {
 		},
 		isProcfs:     isProcfs,
 		isProcfsFile: isProcfsFile,
-		isDevNull:    isDevNull,
+		isDevNull:    IsDevNull,
 	}
 }
 
@@ -142,7 +142,8 @@ func isProcfsFile(f *os.File) bool {
 	return unix.Fstatfs(int(f.Fd()), &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
 }
 
-func isDevNull(st *unix.Stat_t) bool {
+// IsDevNull says whether st is the null device (1:3), whoever made it.
+func IsDevNull(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFCHR &&
 		unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
 }

@@ -24,7 +24,27 @@ var ReadonlyPaths = []string{
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 }
 
-// Spec returns a fresh default spec running `sh` with a terminal, like runc.
+// ForHost is the spec `runc spec` writes on a host: with a cgroup
+// namespace only where the host's cgroups are the unified (v2) hierarchy,
+// as runc has it. A bundle made on a v1 or hybrid host and given its own
+// cgroup namespace (runc's tests do: namespaces += cgroup) must not list
+// it twice, which both runtimes refuse.
+func ForHost(unifiedCgroups bool) *specs.Spec {
+	s := Spec()
+	if !unifiedCgroups {
+		ns := s.Linux.Namespaces[:0]
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.CgroupNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	}
+	return s
+}
+
+// Spec returns a fresh default spec running `sh` with a terminal, like
+// runc's on a cgroup v2 host (ForHost for the host's own).
 func Spec() *specs.Spec {
 	caps := func() []string { return append([]string(nil), Capabilities...) }
 	return &specs.Spec{

@@ -153,8 +153,8 @@ func runtimeErr(err error) error {
 	return err
 }
 
-// warnLog passes libcontainer's warnings (a failing poststart or
-// poststop hook) to the shim's log.
+// warnLog passes libcontainer's warnings (a failing poststop hook, a
+// kill after a failed poststart one) to the shim's log.
 type warnLog struct{ ctx context.Context }
 
 func (w warnLog) Write(p []byte) (int, error) {
